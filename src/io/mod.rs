@@ -1,0 +1,1 @@
+//! Reading and writing: the model file and tables.

@@ -1,0 +1,11 @@
+//! The network and its parts: activations, dense layers, MLPs, losses, penalties, hyper-parameters and
+//! the trained [`Autoencoder`](autoencoder::Autoencoder).
+
+pub mod activation;
+pub mod autoencoder;
+pub mod dense;
+pub mod loss;
+pub mod mlp;
+pub mod network;
+pub mod params;
+pub mod regularizer;

@@ -1,0 +1,543 @@
+//! Hyper-parameters, in the linfa style: `Autoencoder::params()` gives a builder with consuming setters
+//! whose docs state the default; `check()` validates (one error variant per rule) and only the
+//! validated [`AutoencoderValidParams`] can be fitted. The params are serde types and travel inside the
+//! model file, so a saved model says exactly how it was trained.
+
+use serde::{Deserialize, Serialize};
+
+use super::activation::Activation;
+use super::dense::Init;
+use crate::error::{AutoencError, Result};
+
+/// Size of the code (latent) layer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatentSize {
+    /// Exactly this many units.
+    Fixed(usize),
+    /// The smallest k whose principal components explain `explained_variance` of the standardised
+    /// training data (capped below the input dimension for non-sparse models).
+    Auto { explained_variance: f64 },
+}
+
+/// How the input is corrupted for a denoising autoencoder (the loss compares against the clean input).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Noise {
+    /// Adds `N(0, std²)` to every (standardised) feature.
+    Gaussian { std: f32 },
+    /// Sets a random `fraction` of the features of each row to 0 (the feature mean after scaling).
+    Masking { fraction: f32 },
+    /// Sets a random `fraction` of the features to the column's training minimum or maximum, half each.
+    SaltPepper { fraction: f32 },
+}
+
+/// How a sparse autoencoder keeps its code sparse.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Sparsity {
+    /// Keep the `k` code units of largest magnitude in each row, zero the others (Makhzani & Frey 2013);
+    /// gradients flow only through the kept units.
+    TopK { k: usize },
+    /// `lambda * mean_rows(sum_j |h_j|)` added to the loss.
+    L1 { lambda: f32 },
+    /// `beta * sum_j KL(rho || mean_rows h_j)` added to the loss; the code activation must be sigmoid.
+    Kl { rho: f32, beta: f32 },
+}
+
+/// The member of the autoencoder family to train.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Variant {
+    /// Undercomplete autoencoder with the reconstruction loss only.
+    Plain,
+    /// Trained to reconstruct the clean input from a corrupted one.
+    Denoising { noise: Noise },
+    /// A sparsity constraint on the code.
+    Sparse { sparsity: Sparsity },
+    /// `lambda * ||J_encoder(x)||_F^2` added to the loss (exact for one-layer encoders).
+    Contractive { lambda: f32 },
+    /// Variational: Gaussian code with mean and log-variance heads, `beta`-weighted KL to N(0, I).
+    Variational { beta: f32 },
+}
+
+impl Variant {
+    /// A short lowercase name (`plain`, `denoising`, `sparse`, `contractive`, `variational`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Variant::Plain => "plain",
+            Variant::Denoising { .. } => "denoising",
+            Variant::Sparse { .. } => "sparse",
+            Variant::Contractive { .. } => "contractive",
+            Variant::Variational { .. } => "variational",
+        }
+    }
+}
+
+/// The reconstruction loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Mean squared error over observed features.
+    Mse,
+    /// Binary cross-entropy, for data in [0, 1] with a sigmoid output.
+    Bce,
+}
+
+/// How features are scaled before the network sees them (and how scores are measured).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scaling {
+    /// Zero mean, unit variance per feature (zero-variance features are centred only).
+    Standard,
+    /// Mapped to [0, 1] by the training minimum and maximum (constant features map to 0).
+    Minmax,
+    /// Used as they are.
+    None,
+}
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    Adam,
+    /// Stochastic gradient descent with (heavy-ball) momentum.
+    Sgd,
+}
+
+/// Stop when the validation loss has not improved by `min_relative_improvement` for `patience` epochs;
+/// the weights of the best epoch are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EarlyStopping {
+    pub patience: usize,
+    pub min_relative_improvement: f64,
+}
+
+/// Validated hyper-parameters: the only kind that can be fitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutoencoderValidParams {
+    pub latent: LatentSize,
+    pub hidden: Option<Vec<usize>>,
+    pub decoder_hidden: Option<Vec<usize>>,
+    pub activation: Activation,
+    pub code_activation: Option<Activation>,
+    pub output_activation: Activation,
+    pub init: Option<Init>,
+    pub variant: Variant,
+    pub loss: Loss,
+    pub scaling: Scaling,
+    pub optimizer: OptimizerKind,
+    pub learning_rate: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub shuffle: bool,
+    pub validation_fraction: f64,
+    pub early_stopping: Option<EarlyStopping>,
+    pub contamination: f64,
+    pub threshold: Option<f64>,
+    pub seed: u64,
+    pub record_timings: bool,
+}
+
+/// Unvalidated hyper-parameters with consuming setters; see each setter for its default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoencoderParams(AutoencoderValidParams);
+
+impl Default for AutoencoderParams {
+    fn default() -> Self {
+        AutoencoderParams(AutoencoderValidParams {
+            latent: LatentSize::Auto { explained_variance: 0.95 },
+            hidden: None,
+            decoder_hidden: None,
+            activation: Activation::Relu,
+            code_activation: None,
+            output_activation: Activation::Identity,
+            init: None,
+            variant: Variant::Plain,
+            loss: Loss::Mse,
+            scaling: Scaling::Standard,
+            optimizer: OptimizerKind::Adam,
+            learning_rate: 1e-3,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            epochs: 50,
+            batch_size: 64,
+            shuffle: true,
+            validation_fraction: 0.0,
+            early_stopping: None,
+            contamination: 0.1,
+            threshold: None,
+            seed: 0,
+            record_timings: true,
+        })
+    }
+}
+
+impl AutoencoderParams {
+    /// Code size. Default: `auto` at 95 % explained variance.
+    pub fn latent(mut self, latent: LatentSize) -> Self {
+        self.0.latent = latent;
+        self
+    }
+    /// Encoder hidden layer sizes, input side first; `Some(vec![])` for a one-layer encoder.
+    /// Default: automatic, one layer of `clamp(2 * latent, 8, 64)` units... see [`auto_hidden`].
+    pub fn hidden(mut self, hidden: Option<Vec<usize>>) -> Self {
+        self.0.hidden = hidden;
+        self
+    }
+    /// Decoder hidden sizes, code side first. Default: the encoder's, mirrored.
+    pub fn decoder_hidden(mut self, hidden: Option<Vec<usize>>) -> Self {
+        self.0.decoder_hidden = hidden;
+        self
+    }
+    /// Hidden-layer activation. Default: `relu`.
+    pub fn activation(mut self, activation: Activation) -> Self {
+        self.0.activation = activation;
+        self
+    }
+    /// Code-layer activation. Default: `identity` (`sigmoid` for KL sparsity).
+    pub fn code_activation(mut self, activation: Option<Activation>) -> Self {
+        self.0.code_activation = activation;
+        self
+    }
+    /// Output activation. Default: `identity` (use `sigmoid` with BCE).
+    pub fn output_activation(mut self, activation: Activation) -> Self {
+        self.0.output_activation = activation;
+        self
+    }
+    /// Weight initialisation. Default: He for ReLU-family layers, Xavier for the others.
+    pub fn init(mut self, init: Option<Init>) -> Self {
+        self.0.init = init;
+        self
+    }
+    /// Family member. Default: `plain`.
+    pub fn variant(mut self, variant: Variant) -> Self {
+        self.0.variant = variant;
+        self
+    }
+    /// Reconstruction loss. Default: `mse`.
+    pub fn loss(mut self, loss: Loss) -> Self {
+        self.0.loss = loss;
+        self
+    }
+    /// Feature scaling. Default: `standard`.
+    pub fn scaling(mut self, scaling: Scaling) -> Self {
+        self.0.scaling = scaling;
+        self
+    }
+    /// Optimiser. Default: `adam`.
+    pub fn optimizer(mut self, optimizer: OptimizerKind) -> Self {
+        self.0.optimizer = optimizer;
+        self
+    }
+    /// Learning rate. Default: 1e-3.
+    pub fn learning_rate(mut self, learning_rate: f64) -> Self {
+        self.0.learning_rate = learning_rate;
+        self
+    }
+    /// SGD momentum. Default: 0.9 (ignored by Adam).
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.0.momentum = momentum;
+        self
+    }
+    /// Decoupled weight decay (AdamW style) on weights, not biases. Default: 0.
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.0.weight_decay = weight_decay;
+        self
+    }
+    /// Passes over the training data. Default: 50.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.0.epochs = epochs;
+        self
+    }
+    /// Rows per gradient step. Default: 64.
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.0.batch_size = batch_size;
+        self
+    }
+    /// Reshuffle rows every epoch (from the seed). Default: true.
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.0.shuffle = shuffle;
+        self
+    }
+    /// Fraction of rows held out (chosen from the seed) for the validation loss. Default: 0.
+    pub fn validation_fraction(mut self, fraction: f64) -> Self {
+        self.0.validation_fraction = fraction;
+        self
+    }
+    /// Early stopping on the validation loss. Default: off.
+    pub fn early_stopping(mut self, early_stopping: Option<EarlyStopping>) -> Self {
+        self.0.early_stopping = early_stopping;
+        self
+    }
+    /// Expected share of anomalies in the training data; the threshold is the `1 - contamination`
+    /// quantile of the training scores. Default: 0.1.
+    pub fn contamination(mut self, contamination: f64) -> Self {
+        self.0.contamination = contamination;
+        self
+    }
+    /// An explicit score threshold, overriding `contamination`. Default: none.
+    pub fn threshold(mut self, threshold: Option<f64>) -> Self {
+        self.0.threshold = threshold;
+        self
+    }
+    /// Seed for initialisation, shuffling, validation split and noise. Default: 0.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.0.seed = seed;
+        self
+    }
+    /// Keep per-epoch wall-clock durations in the training report. Default: true. Durations are the
+    /// only part of a model file that differs between two runs with the same seed and data; switch them
+    /// off for byte-identical files.
+    pub fn record_timings(mut self, record: bool) -> Self {
+        self.0.record_timings = record;
+        self
+    }
+
+    /// Validates every rule that does not depend on the data.
+    pub fn check(&self) -> Result<AutoencoderValidParams> {
+        let p = &self.0;
+        match p.latent {
+            LatentSize::Fixed(0) => return Err(AutoencError::ZeroLatent),
+            LatentSize::Auto { explained_variance: v } if !(v > 0.0 && v <= 1.0) => {
+                return Err(AutoencError::InvalidVarianceTarget(v));
+            }
+            _ => {}
+        }
+        for sizes in [&p.hidden, &p.decoder_hidden].into_iter().flatten() {
+            if sizes.contains(&0) {
+                return Err(AutoencError::ZeroHiddenSize(sizes.clone()));
+            }
+        }
+        if !(p.learning_rate.is_finite() && p.learning_rate > 0.0) {
+            return Err(AutoencError::InvalidLearningRate(p.learning_rate));
+        }
+        if !(0.0..1.0).contains(&p.momentum) {
+            return Err(AutoencError::InvalidMomentum(p.momentum));
+        }
+        check_non_negative("weight decay", p.weight_decay)?;
+        if p.epochs == 0 {
+            return Err(AutoencError::ZeroEpochs);
+        }
+        if p.batch_size == 0 {
+            return Err(AutoencError::ZeroBatchSize);
+        }
+        if !(0.0..1.0).contains(&p.validation_fraction) {
+            return Err(AutoencError::InvalidValidationFraction(p.validation_fraction));
+        }
+        if let Some(stop) = p.early_stopping {
+            if p.validation_fraction == 0.0 {
+                return Err(AutoencError::EarlyStoppingWithoutValidation);
+            }
+            if stop.patience == 0 {
+                return Err(AutoencError::ZeroPatience);
+            }
+            if !(0.0..1.0).contains(&stop.min_relative_improvement) {
+                return Err(AutoencError::InvalidMinImprovement(stop.min_relative_improvement));
+            }
+        }
+        if !(p.contamination > 0.0 && p.contamination <= 0.5) {
+            return Err(AutoencError::InvalidContamination(p.contamination));
+        }
+        if let Some(t) = p.threshold
+            && !(t.is_finite() && t >= 0.0)
+        {
+            return Err(AutoencError::InvalidThreshold(t));
+        }
+        match p.variant {
+            Variant::Plain => {}
+            Variant::Denoising { noise } => match noise {
+                Noise::Gaussian { std } => check_positive("gaussian noise std", std as f64)?,
+                Noise::Masking { fraction } | Noise::SaltPepper { fraction } => {
+                    if !(fraction > 0.0 && fraction < 1.0) {
+                        return Err(AutoencError::InvalidHyperparameter {
+                            name: "corruption fraction",
+                            rule: "in (0, 1)",
+                            value: fraction as f64,
+                        });
+                    }
+                }
+            },
+            Variant::Sparse { sparsity } => match sparsity {
+                Sparsity::TopK { k } => {
+                    if k == 0 {
+                        return Err(AutoencError::InvalidTopK { k, latent: 0 });
+                    }
+                }
+                Sparsity::L1 { lambda } => check_positive("L1 sparsity lambda", lambda as f64)?,
+                Sparsity::Kl { rho, beta } => {
+                    if !(rho > 0.0 && rho < 1.0) {
+                        return Err(AutoencError::InvalidHyperparameter {
+                            name: "KL sparsity target rho",
+                            rule: "in (0, 1)",
+                            value: rho as f64,
+                        });
+                    }
+                    check_positive("KL sparsity beta", beta as f64)?;
+                    if let Some(act) = p.code_activation
+                        && act != Activation::Sigmoid
+                    {
+                        return Err(AutoencError::KlNeedsSigmoidCode(act));
+                    }
+                }
+            },
+            Variant::Contractive { lambda } => {
+                check_positive("contractive lambda", lambda as f64)?;
+                match &p.hidden {
+                    Some(h) if h.is_empty() => {}
+                    Some(h) => return Err(AutoencError::ContractiveNeedsOneLayerEncoder(h.clone())),
+                    None => {} // the automatic architecture for contractive models is one layer
+                }
+            }
+            Variant::Variational { beta } => check_positive("variational beta", beta as f64)?,
+        }
+        if p.loss == Loss::Bce && p.output_activation != Activation::Sigmoid {
+            return Err(AutoencError::BceNeedsSigmoidOutput(p.output_activation));
+        }
+        Ok(p.clone())
+    }
+}
+
+fn check_positive(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(AutoencError::InvalidHyperparameter { name, rule: "positive and finite", value })
+    }
+}
+
+fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(AutoencError::InvalidHyperparameter { name, rule: "non-negative and finite", value })
+    }
+}
+
+impl AutoencoderValidParams {
+    /// The code activation actually used (defaults depend on the variant).
+    pub fn effective_code_activation(&self) -> Activation {
+        match (self.code_activation, self.variant) {
+            (Some(act), _) => act,
+            (None, Variant::Sparse { sparsity: Sparsity::Kl { .. } }) => Activation::Sigmoid,
+            (None, _) => Activation::Identity,
+        }
+    }
+
+    /// Whether the code may be as large as the input (sparse and variational codes do not collapse to the
+    /// identity map the way a plain one does; a denoising one cannot copy its corrupted input either).
+    pub fn allows_overcomplete_code(&self) -> bool {
+        matches!(self.variant, Variant::Sparse { .. } | Variant::Denoising { .. } | Variant::Variational { .. })
+    }
+
+    /// Encoder hidden sizes for `inputs` features and a code of `latent` units.
+    pub fn encoder_hidden(&self, inputs: usize, latent: usize) -> Vec<usize> {
+        match (&self.hidden, self.variant) {
+            (Some(h), _) => h.clone(),
+            (None, Variant::Contractive { .. }) => Vec::new(),
+            (None, _) => auto_hidden(inputs, latent),
+        }
+    }
+
+    /// Decoder hidden sizes, code side first.
+    pub fn decoder_hidden_sizes(&self, encoder_hidden: &[usize]) -> Vec<usize> {
+        match &self.decoder_hidden {
+            Some(h) => h.clone(),
+            None => encoder_hidden.iter().rev().copied().collect(),
+        }
+    }
+}
+
+/// The automatic architecture: one hidden layer halfway (geometrically) between input and code,
+/// at least twice the code and at most 128 units.
+pub fn auto_hidden(inputs: usize, latent: usize) -> Vec<usize> {
+    let mid = ((inputs * latent) as f64).sqrt().round() as usize;
+    vec![mid.max(2 * latent).clamp(4, 128)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Autoencoder;
+
+    #[test]
+    fn defaults_validate() {
+        assert!(Autoencoder::params().check().is_ok());
+    }
+
+    #[test]
+    fn each_rule_has_its_own_error() {
+        let p = Autoencoder::params;
+        let cases: Vec<(AutoencoderParams, &str)> = vec![
+            (p().latent(LatentSize::Fixed(0)), "ZeroLatent"),
+            (p().latent(LatentSize::Auto { explained_variance: 1.5 }), "InvalidVarianceTarget"),
+            (p().hidden(Some(vec![8, 0])), "ZeroHiddenSize"),
+            (p().learning_rate(0.0), "InvalidLearningRate"),
+            (p().learning_rate(f64::NAN), "InvalidLearningRate"),
+            (p().momentum(1.0), "InvalidMomentum"),
+            (p().epochs(0), "ZeroEpochs"),
+            (p().batch_size(0), "ZeroBatchSize"),
+            (p().validation_fraction(1.0), "InvalidValidationFraction"),
+            (
+                p().early_stopping(Some(EarlyStopping { patience: 3, min_relative_improvement: 0.0 })),
+                "EarlyStoppingWithoutValidation",
+            ),
+            (
+                p().validation_fraction(0.2)
+                    .early_stopping(Some(EarlyStopping { patience: 0, min_relative_improvement: 0.0 })),
+                "ZeroPatience",
+            ),
+            (p().contamination(0.0), "InvalidContamination"),
+            (p().contamination(0.7), "InvalidContamination"),
+            (p().threshold(Some(-1.0)), "InvalidThreshold"),
+            (p().variant(Variant::Sparse { sparsity: Sparsity::TopK { k: 0 } }), "InvalidTopK"),
+            (
+                p().variant(Variant::Sparse { sparsity: Sparsity::Kl { rho: 0.05, beta: 1.0 } })
+                    .code_activation(Some(Activation::Relu)),
+                "KlNeedsSigmoidCode",
+            ),
+            (
+                p().variant(Variant::Sparse { sparsity: Sparsity::Kl { rho: 1.5, beta: 1.0 } }),
+                "InvalidHyperparameter",
+            ),
+            (
+                p().variant(Variant::Contractive { lambda: 0.1 }).hidden(Some(vec![16])),
+                "ContractiveNeedsOneLayerEncoder",
+            ),
+            (p().variant(Variant::Variational { beta: -1.0 }), "InvalidHyperparameter"),
+            (
+                p().variant(Variant::Denoising { noise: Noise::Masking { fraction: 1.0 } }),
+                "InvalidHyperparameter",
+            ),
+            (p().loss(Loss::Bce), "BceNeedsSigmoidOutput"),
+        ];
+        for (params, expected) in cases {
+            let err = params.check().expect_err(expected);
+            assert!(format!("{err:?}").starts_with(expected), "expected {expected}, got {err:?}");
+        }
+    }
+
+    #[test]
+    fn automatic_architecture_sits_between_input_and_code() {
+        assert_eq!(auto_hidden(64, 8), vec![23]);
+        assert_eq!(auto_hidden(6, 2), vec![4]);
+        assert_eq!(auto_hidden(1000, 40), vec![128]);
+        let contractive = Autoencoder::params().variant(Variant::Contractive { lambda: 0.1 }).check().unwrap();
+        assert!(contractive.encoder_hidden(20, 4).is_empty());
+    }
+
+    #[test]
+    fn params_serialise_with_lowercase_names() {
+        let params = Autoencoder::params()
+            .variant(Variant::Denoising { noise: Noise::SaltPepper { fraction: 0.1 } })
+            .check()
+            .unwrap();
+        let json = serde_json::to_string(&params).unwrap();
+        assert!(json.contains(r#""variant":{"kind":"denoising","noise":{"kind":"salt_pepper","fraction":0.1}}"#));
+        assert!(json.contains(r#""latent":{"auto":{"explained_variance":0.95}}"#), "{json}");
+        let back: AutoencoderValidParams = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, params);
+    }
+}

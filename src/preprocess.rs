@@ -1,0 +1,153 @@
+//! Feature scaling fitted on the training data and stored in the model.
+//!
+//! The network and the anomaly score both work in scaled units, so that a feature measured in
+//! thousands does not drown one measured in fractions. NaN marks a missing value: it is ignored when
+//! fitting, becomes 0 (the centre) after scaling, and is reported in a mask so the loss can skip it.
+
+use ndarray::{Array1, Array2, ArrayView2, Zip};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AutoencError, Result};
+use crate::model::params::Scaling;
+
+/// `scaled = (x - offset) / scale`, per feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scaler {
+    pub kind: Scaling,
+    pub offset: Array1<f32>,
+    pub scale: Array1<f32>,
+}
+
+/// Scaled data ready for the network.
+pub struct Scaled {
+    /// Scaled values with missing entries set to 0.
+    pub values: Array2<f32>,
+    /// 1.0 for observed, 0.0 for missing; `None` when no value is missing.
+    pub mask: Option<Array2<f32>>,
+}
+
+impl Scaler {
+    /// Fits per-feature statistics, ignoring NaN. A feature with no spread gets scale 1 (it is centred
+    /// only, never divided by zero); a feature with no observed value gets offset 0 and scale 1.
+    pub fn fit(kind: Scaling, data: ArrayView2<f32>) -> Self {
+        let d = data.ncols();
+        let mut offset = Array1::zeros(d);
+        let mut scale = Array1::ones(d);
+        if kind == Scaling::None {
+            return Scaler { kind, offset, scale };
+        }
+        for (j, column) in data.columns().into_iter().enumerate() {
+            let observed = column.iter().filter(|v| !v.is_nan()).map(|&v| v as f64);
+            match kind {
+                Scaling::Standard => {
+                    // Welford's update: one pass, stable for large offsets.
+                    let (mut n, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
+                    for v in observed {
+                        n += 1.0;
+                        let delta = v - mean;
+                        mean += delta / n;
+                        m2 += delta * (v - mean);
+                    }
+                    let std = if n > 0.0 { (m2 / n).sqrt() } else { 0.0 };
+                    offset[j] = mean as f32;
+                    scale[j] = if std > 1e-12 * mean.abs().max(1.0) { std as f32 } else { 1.0 };
+                }
+                Scaling::Minmax => {
+                    let (lo, hi) = observed.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+                    if lo.is_finite() {
+                        offset[j] = lo as f32;
+                        scale[j] = if hi > lo { (hi - lo) as f32 } else { 1.0 };
+                    }
+                }
+                Scaling::None => {}
+            }
+        }
+        Scaler { kind, offset, scale }
+    }
+
+    pub fn features(&self) -> usize {
+        self.offset.len()
+    }
+
+    /// Scales `data`, recording missing entries. Infinite values are an error naming row and feature.
+    pub fn transform(&self, data: ArrayView2<f32>, feature_names: &[String]) -> Result<Scaled> {
+        check_finite_or_missing(data, feature_names)?;
+        let mut values = Array2::zeros(data.raw_dim());
+        let mut any_missing = false;
+        Zip::from(values.rows_mut()).and(data.rows()).for_each(|mut out, row| {
+            Zip::from(&mut out).and(&row).and(&self.offset).and(&self.scale).for_each(|o, &v, &off, &s| {
+                if v.is_nan() {
+                    any_missing = true;
+                    *o = 0.0;
+                } else {
+                    *o = (v - off) / s;
+                }
+            });
+        });
+        let mask = any_missing.then(|| data.mapv(|v| if v.is_nan() { 0.0 } else { 1.0 }));
+        Ok(Scaled { values, mask })
+    }
+
+    /// Back to the original units.
+    pub fn inverse(&self, scaled: ArrayView2<f32>) -> Array2<f32> {
+        let mut out = scaled.to_owned();
+        for mut row in out.rows_mut() {
+            Zip::from(&mut row).and(&self.offset).and(&self.scale).for_each(|v, &off, &s| *v = *v * s + off);
+        }
+        out
+    }
+}
+
+/// Fails on the first infinite value (NaN is allowed: it means missing).
+pub fn check_finite_or_missing(data: ArrayView2<f32>, feature_names: &[String]) -> Result<()> {
+    for (row, values) in data.rows().into_iter().enumerate() {
+        if let Some(j) = values.iter().position(|v| v.is_infinite()) {
+            let feature = feature_names.get(j).cloned().unwrap_or_else(|| format!("#{j}"));
+            return Err(AutoencError::InfiniteValue { row, feature });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    fn names(d: usize) -> Vec<String> {
+        (0..d).map(|j| format!("f{j}")).collect()
+    }
+
+    #[test]
+    fn standard_scaling_centres_and_handles_constant_columns() {
+        let data = array![[1.0f32, 5.0, 2.0], [3.0, 5.0, f32::NAN], [5.0, 5.0, 4.0]];
+        let scaler = Scaler::fit(Scaling::Standard, data.view());
+        assert_eq!(scaler.offset, array![3.0, 5.0, 3.0]);
+        assert!((scaler.scale[0] - (8.0f32 / 3.0).sqrt()).abs() < 1e-6);
+        assert_eq!(scaler.scale[1], 1.0, "zero variance is centred, not divided by zero");
+        let scaled = scaler.transform(data.view(), &names(3)).unwrap();
+        assert!(scaled.values.iter().all(|v| v.is_finite()));
+        assert_eq!(scaled.values[(1, 2)], 0.0);
+        assert_eq!(scaled.mask.unwrap()[(1, 2)], 0.0);
+        let back = scaler.inverse(scaled.values.view());
+        assert!((back[(2, 0)] - 5.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn minmax_maps_to_unit_interval() {
+        let data = array![[1.0f32, 7.0], [3.0, 7.0], [2.0, 7.0]];
+        let scaler = Scaler::fit(Scaling::Minmax, data.view());
+        let scaled = scaler.transform(data.view(), &names(2)).unwrap();
+        assert_eq!(scaled.values.column(0).to_vec(), vec![0.0, 1.0, 0.5]);
+        assert_eq!(scaled.values.column(1).to_vec(), vec![0.0, 0.0, 0.0]);
+        assert!(scaled.mask.is_none());
+    }
+
+    #[test]
+    fn infinite_values_name_row_and_feature() {
+        let data = array![[1.0f32, 2.0], [3.0, f32::NEG_INFINITY]];
+        let scaler = Scaler::fit(Scaling::Standard, array![[0.0f32, 0.0], [1.0, 1.0]].view());
+        let err = scaler.transform(data.view(), &["a".into(), "b".into()]).err().unwrap();
+        assert_eq!(err.to_string(), "infinite value at row 1, feature 'b': only finite numbers or NaN (missing) are accepted");
+    }
+}
