@@ -1,1 +1,4 @@
-//! Reading and writing: the model file and tables.
+//! Reading and writing: the model file (`model_file`) and tables of rows (`table`).
+
+pub mod model_file;
+pub mod table;

@@ -141,7 +141,11 @@ impl Activation {
     }
 
     /// Turns a gradient with respect to the outputs into one with respect to the pre-activations, in place.
-    pub fn backward_inplace<F: Real>(self, outputs: ndarray::ArrayView2<F>, mut grad: ArrayViewMut2<F>) {
+    pub fn backward_inplace<F: Real>(
+        self,
+        outputs: ndarray::ArrayView2<F>,
+        mut grad: ArrayViewMut2<F>,
+    ) {
         if self == Activation::Identity {
             return;
         }
@@ -165,7 +169,10 @@ impl std::str::FromStr for Activation {
             .find(|a| a.name() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = Activation::ALL.iter().map(|a| a.name()).collect();
-                format!("unknown activation '{s}', expected one of {}", names.join(", "))
+                format!(
+                    "unknown activation '{s}', expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -183,11 +190,17 @@ mod tests {
                 let a = act.apply(z);
                 let numeric = (act.apply(z + h) - act.apply(z - h)) / (2.0 * h);
                 let analytic = act.derivative_from_output(a);
-                assert!((numeric - analytic).abs() < 1e-6, "{act} f'({z}): {numeric} vs {analytic}");
+                assert!(
+                    (numeric - analytic).abs() < 1e-6,
+                    "{act} f'({z}): {numeric} vs {analytic}"
+                );
                 let d = |x: f64| act.derivative_from_output(act.apply(x));
                 let numeric2 = (d(z + h) - d(z - h)) / (2.0 * h);
                 let analytic2 = act.second_derivative_from_output(a);
-                assert!((numeric2 - analytic2).abs() < 1e-5, "{act} f''({z}): {numeric2} vs {analytic2}");
+                assert!(
+                    (numeric2 - analytic2).abs() < 1e-5,
+                    "{act} f''({z}): {numeric2} vs {analytic2}"
+                );
             }
         }
     }
@@ -199,6 +212,11 @@ mod tests {
             let json = serde_json::to_string(&act).unwrap();
             assert_eq!(json, format!("\"{}\"", act.name()));
         }
-        assert!("swish".parse::<Activation>().unwrap_err().contains("leaky_relu"));
+        assert!(
+            "swish"
+                .parse::<Activation>()
+                .unwrap_err()
+                .contains("leaky_relu")
+        );
     }
 }

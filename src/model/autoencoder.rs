@@ -122,13 +122,19 @@ impl Autoencoder {
         if !(value.is_finite() && value >= 0.0) {
             return Err(AutoencError::InvalidThreshold(value));
         }
-        self.threshold = Threshold { value, rule: crate::anomaly::ThresholdRule::Explicit };
+        self.threshold = Threshold {
+            value,
+            rule: crate::anomaly::ThresholdRule::Explicit,
+        };
         Ok(())
     }
 
     pub(crate) fn check_width(&self, got: usize) -> Result<()> {
         if got != self.n_features() {
-            return Err(AutoencError::DimensionMismatch { expected: self.n_features(), got });
+            return Err(AutoencError::DimensionMismatch {
+                expected: self.n_features(),
+                got,
+            });
         }
         Ok(())
     }
@@ -142,7 +148,9 @@ impl Autoencoder {
     pub(crate) fn code_of_scaled(&self, scaled: ArrayView2<f32>) -> Array2<f32> {
         let code = self.network.encode(scaled);
         match self.params.variant {
-            Variant::Sparse { sparsity: Sparsity::TopK { k } } => {
+            Variant::Sparse {
+                sparsity: Sparsity::TopK { k },
+            } => {
                 let keep = top_k_mask(code.view(), k);
                 code * keep
             }
@@ -157,11 +165,14 @@ impl Autoencoder {
         let mut reconstruction = self.network.decode(code.view());
         if let Some(mask) = &scaled.mask {
             for _ in 0..IMPUTATION_ROUNDS {
-                Zip::from(&mut input).and(mask).and(&reconstruction).for_each(|v, &m, &r| {
-                    if m == 0.0 {
-                        *v = r;
-                    }
-                });
+                Zip::from(&mut input)
+                    .and(mask)
+                    .and(&reconstruction)
+                    .for_each(|v, &m, &r| {
+                        if m == 0.0 {
+                            *v = r;
+                        }
+                    });
                 code = self.code_of_scaled(input.view());
                 reconstruction = self.network.decode(code.view());
             }
@@ -178,10 +189,16 @@ impl Autoencoder {
     /// Rows in original units from codes (`(rows, latent)`).
     pub fn decode(&self, codes: ArrayView2<f32>) -> Result<Array2<f32>> {
         if codes.ncols() != self.latent_size() {
-            return Err(AutoencError::DimensionMismatch { expected: self.latent_size(), got: codes.ncols() });
+            return Err(AutoencError::DimensionMismatch {
+                expected: self.latent_size(),
+                got: codes.ncols(),
+            });
         }
         if let Some((row, _)) = codes.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(AutoencError::InvalidInput(format!("code at row {} is not finite", row.0)));
+            return Err(AutoencError::InvalidInput(format!(
+                "code at row {} is not finite",
+                row.0
+            )));
         }
         let scaled = self.network.decode(codes);
         Ok(self.scaler.inverse(scaled.view()))
@@ -208,10 +225,13 @@ impl Autoencoder {
     pub(crate) fn score_scaled(&self, scaled: &Scaled) -> Result<ScoreDetails> {
         let (embedding, reconstruction, _) = self.forward_with_imputation(scaled);
         let mut errors = Array2::zeros(reconstruction.raw_dim());
-        Zip::from(&mut errors).and(&reconstruction).and(&scaled.values).for_each(|e, &r, &x| {
-            let d = r - x;
-            *e = d * d;
-        });
+        Zip::from(&mut errors)
+            .and(&reconstruction)
+            .and(&scaled.values)
+            .for_each(|e, &r, &x| {
+                let d = r - x;
+                *e = d * d;
+            });
         let mut scores = Array1::zeros(errors.nrows());
         match &scaled.mask {
             None => {
@@ -221,7 +241,12 @@ impl Autoencoder {
                     .for_each(|s, row| *s = row.iter().map(|&e| e as f64).sum::<f64>() / width);
             }
             Some(mask) => {
-                for (row, ((s, mut errs), m)) in scores.iter_mut().zip(errors.rows_mut()).zip(mask.rows()).enumerate() {
+                for (row, ((s, mut errs), m)) in scores
+                    .iter_mut()
+                    .zip(errors.rows_mut())
+                    .zip(mask.rows())
+                    .enumerate()
+                {
                     let observed = m.sum();
                     if observed == 0.0 {
                         return Err(AutoencError::AllMissing { row });
@@ -238,7 +263,12 @@ impl Autoencoder {
                 }
             }
         }
-        Ok(ScoreDetails { embedding, reconstruction_scaled: reconstruction, feature_errors: errors, scores })
+        Ok(ScoreDetails {
+            embedding,
+            reconstruction_scaled: reconstruction,
+            feature_errors: errors,
+            scores,
+        })
     }
 
     /// The fraction of training rows that scored lower than `score`.
@@ -257,17 +287,34 @@ impl Autoencoder {
             return Err(AutoencError::ZeroExplainK);
         }
         let details = self.score_details(rows)?;
-        Ok(details.feature_errors.outer_iter().map(|errors| self.top_contributions(errors, k)).collect())
+        Ok(details
+            .feature_errors
+            .outer_iter()
+            .map(|errors| self.top_contributions(errors, k))
+            .collect())
     }
 
     /// The `k` largest observed entries of one row of per-feature errors.
-    pub fn top_contributions(&self, errors: ndarray::ArrayView1<f32>, k: usize) -> Vec<Contribution> {
-        let mut ranked: Vec<(usize, f32)> = errors.iter().copied().enumerate().filter(|(_, e)| !e.is_nan()).collect();
+    pub fn top_contributions(
+        &self,
+        errors: ndarray::ArrayView1<f32>,
+        k: usize,
+    ) -> Vec<Contribution> {
+        let mut ranked: Vec<(usize, f32)> = errors
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, e)| !e.is_nan())
+            .collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked
             .into_iter()
             .take(k)
-            .map(|(index, error)| Contribution { feature: self.feature_names[index].clone(), index, error: error as f64 })
+            .map(|(index, error)| Contribution {
+                feature: self.feature_names[index].clone(),
+                index,
+                error: error as f64,
+            })
             .collect()
     }
 
@@ -275,17 +322,24 @@ impl Autoencoder {
     /// models only.
     pub fn generate(&self, n: usize, seed: u64) -> Result<Array2<f32>> {
         if !self.is_variational() {
-            return Err(AutoencError::NotVariational(self.params.variant.name().into()));
+            return Err(AutoencError::NotVariational(
+                self.params.variant.name().into(),
+            ));
         }
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
-        let codes = Array2::from_shape_simple_fn((n, self.latent_size()), || StandardNormal.sample(&mut rng));
+        let codes = Array2::from_shape_simple_fn((n, self.latent_size()), || {
+            StandardNormal.sample(&mut rng)
+        });
         let scaled = self.network.decode(codes.view());
         Ok(self.scaler.inverse(scaled.view()))
     }
 
     /// Mean score of rows — a convenience for reports and tests.
     pub fn mean_score(&self, rows: ArrayView2<f32>) -> Result<f64> {
-        Ok(self.score(rows)?.mean_axis(Axis(0)).map_or(f64::NAN, |m| m.into_scalar()))
+        Ok(self
+            .score(rows)?
+            .mean_axis(Axis(0))
+            .map_or(f64::NAN, |m| m.into_scalar()))
     }
 }
 

@@ -148,22 +148,26 @@ pub struct AutoencoderParams(AutoencoderValidParams);
 impl Default for AutoencoderParams {
     fn default() -> Self {
         AutoencoderParams(AutoencoderValidParams {
-            latent: LatentSize::Auto { explained_variance: 0.95 },
+            latent: LatentSize::Auto {
+                explained_variance: 0.95,
+            },
             hidden: None,
             decoder_hidden: None,
             activation: Activation::Relu,
             code_activation: None,
             output_activation: Activation::Identity,
             init: None,
-            variant: Variant::Plain,
+            variant: Variant::Denoising {
+                noise: Noise::Masking { fraction: 0.3 },
+            },
             loss: Loss::Mse,
             scaling: Scaling::Standard,
             optimizer: OptimizerKind::Adam,
             learning_rate: 1e-3,
             momentum: 0.9,
             weight_decay: 0.0,
-            epochs: 50,
-            batch_size: 64,
+            epochs: 30,
+            batch_size: 32,
             shuffle: true,
             validation_fraction: 0.0,
             early_stopping: None,
@@ -175,14 +179,50 @@ impl Default for AutoencoderParams {
     }
 }
 
+impl From<AutoencoderValidParams> for AutoencoderParams {
+    /// Params to re-validate, e.g. after deserialising or editing a stored set.
+    fn from(params: AutoencoderValidParams) -> Self {
+        AutoencoderParams(params)
+    }
+}
+
 impl AutoencoderParams {
+    /// Overrides fields from a JSON object (`{"epochs": 10, "variant": {"kind": "plain"}}`), for
+    /// configuration files, SQL options and command-line `--set` flags. Unknown keys are an error.
+    pub fn merge_json(self, overrides: &serde_json::Value) -> Result<Self> {
+        let serde_json::Value::Object(fields) = overrides else {
+            return Err(AutoencError::InvalidInput(format!(
+                "options must be a JSON object, got {overrides}"
+            )));
+        };
+        let mut current = serde_json::to_value(&self.0)?;
+        let serde_json::Value::Object(target) = &mut current else {
+            return Err(AutoencError::InvalidInput(
+                "params did not serialise to an object".into(),
+            ));
+        };
+        for (key, value) in fields {
+            if !target.contains_key(key) {
+                let known: Vec<&str> = target.keys().map(String::as_str).collect();
+                return Err(AutoencError::InvalidInput(format!(
+                    "unknown option '{key}'; known options: {}",
+                    known.join(", ")
+                )));
+            }
+            target.insert(key.clone(), value.clone());
+        }
+        let params: AutoencoderValidParams = serde_json::from_value(current)
+            .map_err(|e| AutoencError::InvalidInput(format!("invalid option value: {e}")))?;
+        Ok(AutoencoderParams(params))
+    }
+
     /// Code size. Default: `auto` at 95 % explained variance.
     pub fn latent(mut self, latent: LatentSize) -> Self {
         self.0.latent = latent;
         self
     }
     /// Encoder hidden layer sizes, input side first; `Some(vec![])` for a one-layer encoder.
-    /// Default: automatic, one layer of `clamp(2 * latent, 8, 64)` units... see [`auto_hidden`].
+    /// Default: automatic, one layer between input and code (see [`auto_hidden`]); none for contractive.
     pub fn hidden(mut self, hidden: Option<Vec<usize>>) -> Self {
         self.0.hidden = hidden;
         self
@@ -212,7 +252,8 @@ impl AutoencoderParams {
         self.0.init = init;
         self
     }
-    /// Family member. Default: `plain`.
+    /// Family member. Default: denoising with masking noise on 30 % of the features — the setting that
+    /// detected anomalies best across the 15 ODDS benchmark sets (README, "Detection quality").
     pub fn variant(mut self, variant: Variant) -> Self {
         self.0.variant = variant;
         self
@@ -247,12 +288,12 @@ impl AutoencoderParams {
         self.0.weight_decay = weight_decay;
         self
     }
-    /// Passes over the training data. Default: 50.
+    /// Passes over the training data. Default: 30.
     pub fn epochs(mut self, epochs: usize) -> Self {
         self.0.epochs = epochs;
         self
     }
-    /// Rows per gradient step. Default: 64.
+    /// Rows per gradient step. Default: 32.
     pub fn batch_size(mut self, batch_size: usize) -> Self {
         self.0.batch_size = batch_size;
         self
@@ -301,7 +342,9 @@ impl AutoencoderParams {
         let p = &self.0;
         match p.latent {
             LatentSize::Fixed(0) => return Err(AutoencError::ZeroLatent),
-            LatentSize::Auto { explained_variance: v } if !(v > 0.0 && v <= 1.0) => {
+            LatentSize::Auto {
+                explained_variance: v,
+            } if !(v > 0.0 && v <= 1.0) => {
                 return Err(AutoencError::InvalidVarianceTarget(v));
             }
             _ => {}
@@ -325,7 +368,9 @@ impl AutoencoderParams {
             return Err(AutoencError::ZeroBatchSize);
         }
         if !(0.0..1.0).contains(&p.validation_fraction) {
-            return Err(AutoencError::InvalidValidationFraction(p.validation_fraction));
+            return Err(AutoencError::InvalidValidationFraction(
+                p.validation_fraction,
+            ));
         }
         if let Some(stop) = p.early_stopping {
             if p.validation_fraction == 0.0 {
@@ -335,7 +380,9 @@ impl AutoencoderParams {
                 return Err(AutoencError::ZeroPatience);
             }
             if !(0.0..1.0).contains(&stop.min_relative_improvement) {
-                return Err(AutoencError::InvalidMinImprovement(stop.min_relative_improvement));
+                return Err(AutoencError::InvalidMinImprovement(
+                    stop.min_relative_improvement,
+                ));
             }
         }
         if !(p.contamination > 0.0 && p.contamination <= 0.5) {
@@ -387,7 +434,9 @@ impl AutoencoderParams {
                 check_positive("contractive lambda", lambda as f64)?;
                 match &p.hidden {
                     Some(h) if h.is_empty() => {}
-                    Some(h) => return Err(AutoencError::ContractiveNeedsOneLayerEncoder(h.clone())),
+                    Some(h) => {
+                        return Err(AutoencError::ContractiveNeedsOneLayerEncoder(h.clone()));
+                    }
                     None => {} // the automatic architecture for contractive models is one layer
                 }
             }
@@ -404,7 +453,11 @@ fn check_positive(name: &'static str, value: f64) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(AutoencError::InvalidHyperparameter { name, rule: "positive and finite", value })
+        Err(AutoencError::InvalidHyperparameter {
+            name,
+            rule: "positive and finite",
+            value,
+        })
     }
 }
 
@@ -412,7 +465,11 @@ fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(AutoencError::InvalidHyperparameter { name, rule: "non-negative and finite", value })
+        Err(AutoencError::InvalidHyperparameter {
+            name,
+            rule: "non-negative and finite",
+            value,
+        })
     }
 }
 
@@ -421,7 +478,12 @@ impl AutoencoderValidParams {
     pub fn effective_code_activation(&self) -> Activation {
         match (self.code_activation, self.variant) {
             (Some(act), _) => act,
-            (None, Variant::Sparse { sparsity: Sparsity::Kl { .. } }) => Activation::Sigmoid,
+            (
+                None,
+                Variant::Sparse {
+                    sparsity: Sparsity::Kl { .. },
+                },
+            ) => Activation::Sigmoid,
             (None, _) => Activation::Identity,
         }
     }
@@ -429,7 +491,10 @@ impl AutoencoderValidParams {
     /// Whether the code may be as large as the input (sparse and variational codes do not collapse to the
     /// identity map the way a plain one does; a denoising one cannot copy its corrupted input either).
     pub fn allows_overcomplete_code(&self) -> bool {
-        matches!(self.variant, Variant::Sparse { .. } | Variant::Denoising { .. } | Variant::Variational { .. })
+        matches!(
+            self.variant,
+            Variant::Sparse { .. } | Variant::Denoising { .. } | Variant::Variational { .. }
+        )
     }
 
     /// Encoder hidden sizes for `inputs` features and a code of `latent` units.
@@ -472,7 +537,12 @@ mod tests {
         let p = Autoencoder::params;
         let cases: Vec<(AutoencoderParams, &str)> = vec![
             (p().latent(LatentSize::Fixed(0)), "ZeroLatent"),
-            (p().latent(LatentSize::Auto { explained_variance: 1.5 }), "InvalidVarianceTarget"),
+            (
+                p().latent(LatentSize::Auto {
+                    explained_variance: 1.5,
+                }),
+                "InvalidVarianceTarget",
+            ),
             (p().hidden(Some(vec![8, 0])), "ZeroHiddenSize"),
             (p().learning_rate(0.0), "InvalidLearningRate"),
             (p().learning_rate(f64::NAN), "InvalidLearningRate"),
@@ -481,41 +551,71 @@ mod tests {
             (p().batch_size(0), "ZeroBatchSize"),
             (p().validation_fraction(1.0), "InvalidValidationFraction"),
             (
-                p().early_stopping(Some(EarlyStopping { patience: 3, min_relative_improvement: 0.0 })),
+                p().early_stopping(Some(EarlyStopping {
+                    patience: 3,
+                    min_relative_improvement: 0.0,
+                })),
                 "EarlyStoppingWithoutValidation",
             ),
             (
                 p().validation_fraction(0.2)
-                    .early_stopping(Some(EarlyStopping { patience: 0, min_relative_improvement: 0.0 })),
+                    .early_stopping(Some(EarlyStopping {
+                        patience: 0,
+                        min_relative_improvement: 0.0,
+                    })),
                 "ZeroPatience",
             ),
             (p().contamination(0.0), "InvalidContamination"),
             (p().contamination(0.7), "InvalidContamination"),
             (p().threshold(Some(-1.0)), "InvalidThreshold"),
-            (p().variant(Variant::Sparse { sparsity: Sparsity::TopK { k: 0 } }), "InvalidTopK"),
             (
-                p().variant(Variant::Sparse { sparsity: Sparsity::Kl { rho: 0.05, beta: 1.0 } })
-                    .code_activation(Some(Activation::Relu)),
+                p().variant(Variant::Sparse {
+                    sparsity: Sparsity::TopK { k: 0 },
+                }),
+                "InvalidTopK",
+            ),
+            (
+                p().variant(Variant::Sparse {
+                    sparsity: Sparsity::Kl {
+                        rho: 0.05,
+                        beta: 1.0,
+                    },
+                })
+                .code_activation(Some(Activation::Relu)),
                 "KlNeedsSigmoidCode",
             ),
             (
-                p().variant(Variant::Sparse { sparsity: Sparsity::Kl { rho: 1.5, beta: 1.0 } }),
+                p().variant(Variant::Sparse {
+                    sparsity: Sparsity::Kl {
+                        rho: 1.5,
+                        beta: 1.0,
+                    },
+                }),
                 "InvalidHyperparameter",
             ),
             (
-                p().variant(Variant::Contractive { lambda: 0.1 }).hidden(Some(vec![16])),
+                p().variant(Variant::Contractive { lambda: 0.1 })
+                    .hidden(Some(vec![16])),
                 "ContractiveNeedsOneLayerEncoder",
             ),
-            (p().variant(Variant::Variational { beta: -1.0 }), "InvalidHyperparameter"),
             (
-                p().variant(Variant::Denoising { noise: Noise::Masking { fraction: 1.0 } }),
+                p().variant(Variant::Variational { beta: -1.0 }),
+                "InvalidHyperparameter",
+            ),
+            (
+                p().variant(Variant::Denoising {
+                    noise: Noise::Masking { fraction: 1.0 },
+                }),
                 "InvalidHyperparameter",
             ),
             (p().loss(Loss::Bce), "BceNeedsSigmoidOutput"),
         ];
         for (params, expected) in cases {
             let err = params.check().expect_err(expected);
-            assert!(format!("{err:?}").starts_with(expected), "expected {expected}, got {err:?}");
+            assert!(
+                format!("{err:?}").starts_with(expected),
+                "expected {expected}, got {err:?}"
+            );
         }
     }
 
@@ -524,19 +624,29 @@ mod tests {
         assert_eq!(auto_hidden(64, 8), vec![23]);
         assert_eq!(auto_hidden(6, 2), vec![4]);
         assert_eq!(auto_hidden(1000, 40), vec![128]);
-        let contractive = Autoencoder::params().variant(Variant::Contractive { lambda: 0.1 }).check().unwrap();
+        let contractive = Autoencoder::params()
+            .variant(Variant::Contractive { lambda: 0.1 })
+            .check()
+            .unwrap();
         assert!(contractive.encoder_hidden(20, 4).is_empty());
     }
 
     #[test]
     fn params_serialise_with_lowercase_names() {
         let params = Autoencoder::params()
-            .variant(Variant::Denoising { noise: Noise::SaltPepper { fraction: 0.1 } })
+            .variant(Variant::Denoising {
+                noise: Noise::SaltPepper { fraction: 0.1 },
+            })
             .check()
             .unwrap();
         let json = serde_json::to_string(&params).unwrap();
-        assert!(json.contains(r#""variant":{"kind":"denoising","noise":{"kind":"salt_pepper","fraction":0.1}}"#));
-        assert!(json.contains(r#""latent":{"auto":{"explained_variance":0.95}}"#), "{json}");
+        assert!(json.contains(
+            r#""variant":{"kind":"denoising","noise":{"kind":"salt_pepper","fraction":0.1}}"#
+        ));
+        assert!(
+            json.contains(r#""latent":{"auto":{"explained_variance":0.95}}"#),
+            "{json}"
+        );
         let back: AutoencoderValidParams = serde_json::from_str(&json).unwrap();
         assert_eq!(back, params);
     }

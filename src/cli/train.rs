@@ -1,0 +1,385 @@
+//! `autoenc train`: flags to params, a progress bar over epochs, and the model file.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use autoenc::io::table::{FeatureSelection, feature_matrix, read_table};
+use autoenc::{
+    Activation, Autoencoder, AutoencoderParams, EarlyStopping, LatentSize, Loss, Noise,
+    OptimizerKind, Scaling, Sparsity, Variant,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{FEATURES_COLUMN_KEY, FeatureArgs};
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Training data: .parquet, .csv or .arrow/.ipc.
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub features: FeatureArgs,
+    /// Where to write the model file.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Family member: plain, denoising, sparse, contractive or variational [default: denoising].
+    #[arg(long)]
+    pub variant: Option<String>,
+    /// Denoising corruption: masking:FRACTION, gaussian:STD or salt-pepper:FRACTION [default: masking:0.3].
+    #[arg(long)]
+    pub noise: Option<String>,
+    /// Sparse constraint: topk:K, l1:LAMBDA or kl:RHO:BETA [default: topk with half the code].
+    #[arg(long)]
+    pub sparsity: Option<String>,
+    /// Contractive penalty weight lambda [default: 0.1].
+    #[arg(long)]
+    pub contractive_lambda: Option<f32>,
+    /// Variational KL weight beta [default: 1.0].
+    #[arg(long)]
+    pub beta: Option<f32>,
+    /// Code size: a number, or `auto` (PCA explained variance) [default: auto].
+    #[arg(long)]
+    pub latent: Option<String>,
+    /// Explained-variance target for `--latent auto` [default: 0.95].
+    #[arg(long)]
+    pub explained_variance: Option<f64>,
+    /// Encoder hidden sizes, e.g. `32,16`, or `none` [default: automatic].
+    #[arg(long)]
+    pub hidden: Option<String>,
+    /// Decoder hidden sizes, code side first [default: the encoder's mirrored].
+    #[arg(long)]
+    pub decoder_hidden: Option<String>,
+    /// Hidden activation: relu, leaky_relu, elu, tanh, sigmoid, identity [default: relu].
+    #[arg(long)]
+    pub activation: Option<Activation>,
+    /// Code activation [default: identity; sigmoid for KL sparsity].
+    #[arg(long)]
+    pub code_activation: Option<Activation>,
+    /// Output activation: identity or sigmoid [default: identity].
+    #[arg(long)]
+    pub output_activation: Option<Activation>,
+    /// Reconstruction loss: mse or bce [default: mse].
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// Feature scaling: standard, minmax or none [default: standard].
+    #[arg(long)]
+    pub scaling: Option<String>,
+    /// Optimiser: adam or sgd [default: adam].
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Learning rate [default: 0.001].
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// SGD momentum [default: 0.9].
+    #[arg(long)]
+    pub momentum: Option<f64>,
+    /// Decoupled weight decay [default: 0].
+    #[arg(long)]
+    pub weight_decay: Option<f64>,
+    /// Passes over the data [default: 30].
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Rows per step [default: 32].
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Share of rows held out for the validation loss [default: 0].
+    #[arg(long)]
+    pub validation_fraction: Option<f64>,
+    /// Early-stopping patience in epochs (needs --validation-fraction).
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Early-stopping minimum relative improvement [default: 0].
+    #[arg(long, default_value_t = 0.0)]
+    pub min_improvement: f64,
+    /// Expected share of anomalies; sets the threshold [default: 0.1].
+    #[arg(long)]
+    pub contamination: Option<f64>,
+    /// Explicit score threshold (overrides --contamination).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Random seed [default: 0].
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Leave epoch durations out of the file, so the same seed and data give a byte-identical file.
+    #[arg(long)]
+    pub no_timings: bool,
+    /// Any params as JSON, applied before the flags (e.g. '{"weight_decay": 1e-5}').
+    #[arg(long)]
+    pub params_json: Option<String>,
+    /// Continue training this saved model (warm start) instead of starting fresh.
+    #[arg(long)]
+    pub warm_start: Option<PathBuf>,
+}
+
+fn parse_sizes(text: &str) -> anyhow::Result<Vec<usize>> {
+    if text == "none" || text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|s| {
+            s.trim()
+                .parse::<usize>()
+                .with_context(|| format!("bad layer size '{s}'"))
+        })
+        .collect()
+}
+
+fn split_spec(spec: &str) -> (String, Vec<String>) {
+    let mut parts = spec.split(':');
+    let kind = parts.next().unwrap_or("").to_ascii_lowercase();
+    (kind, parts.map(str::to_string).collect())
+}
+
+fn number<T: std::str::FromStr>(values: &[String], i: usize, what: &str) -> anyhow::Result<T> {
+    values
+        .get(i)
+        .with_context(|| format!("{what} is missing"))?
+        .parse::<T>()
+        .map_err(|_| anyhow::anyhow!("{what} is not a number: '{}'", values[i]))
+}
+
+fn variant_from(args: &TrainArgs, latent_hint: Option<usize>) -> anyhow::Result<Option<Variant>> {
+    let Some(name) = args.variant.as_deref() else {
+        if args.noise.is_some() || args.sparsity.is_some() {
+            bail!("--noise and --sparsity need --variant denoising / sparse");
+        }
+        return Ok(None);
+    };
+    Ok(Some(match name {
+        "plain" => Variant::Plain,
+        "denoising" => {
+            let (kind, v) = split_spec(args.noise.as_deref().unwrap_or("masking:0.3"));
+            let noise = match kind.as_str() {
+                "masking" => Noise::Masking {
+                    fraction: number(&v, 0, "masking fraction")?,
+                },
+                "gaussian" => Noise::Gaussian {
+                    std: number(&v, 0, "gaussian std")?,
+                },
+                "salt-pepper" | "salt_pepper" => Noise::SaltPepper {
+                    fraction: number(&v, 0, "salt-pepper fraction")?,
+                },
+                other => {
+                    bail!("unknown noise '{other}': use masking:F, gaussian:STD or salt-pepper:F")
+                }
+            };
+            Variant::Denoising { noise }
+        }
+        "sparse" => {
+            let default = format!("topk:{}", latent_hint.map_or(2, |k| (k / 2).max(1)));
+            let (kind, v) = split_spec(args.sparsity.as_deref().unwrap_or(&default));
+            let sparsity = match kind.as_str() {
+                "topk" | "top-k" | "top_k" => Sparsity::TopK {
+                    k: number(&v, 0, "top-k k")?,
+                },
+                "l1" => Sparsity::L1 {
+                    lambda: number(&v, 0, "L1 lambda")?,
+                },
+                "kl" => Sparsity::Kl {
+                    rho: number(&v, 0, "KL rho")?,
+                    beta: number(&v, 1, "KL beta")?,
+                },
+                other => bail!("unknown sparsity '{other}': use topk:K, l1:LAMBDA or kl:RHO:BETA"),
+            };
+            Variant::Sparse { sparsity }
+        }
+        "contractive" => Variant::Contractive {
+            lambda: args.contractive_lambda.unwrap_or(0.1),
+        },
+        "variational" | "vae" => Variant::Variational {
+            beta: args.beta.unwrap_or(1.0),
+        },
+        other => bail!(
+            "unknown variant '{other}': use plain, denoising, sparse, contractive or variational"
+        ),
+    }))
+}
+
+/// Flags over defaults (and over `--params-json`).
+pub fn params_from(args: &TrainArgs) -> anyhow::Result<AutoencoderParams> {
+    let mut p = Autoencoder::params();
+    if let Some(json) = &args.params_json {
+        let value: serde_json::Value =
+            serde_json::from_str(json).context("--params-json is not valid JSON")?;
+        p = p.merge_json(&value)?;
+    }
+    let fixed_latent = match args.latent.as_deref() {
+        None => None,
+        Some("auto") => {
+            p = p.latent(LatentSize::Auto {
+                explained_variance: args.explained_variance.unwrap_or(0.95),
+            });
+            None
+        }
+        Some(n) => {
+            let k: usize = n
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--latent must be a number or 'auto', got '{n}'"))?;
+            p = p.latent(LatentSize::Fixed(k));
+            Some(k)
+        }
+    };
+    if let (None, Some(v)) = (args.latent.as_deref(), args.explained_variance) {
+        p = p.latent(LatentSize::Auto {
+            explained_variance: v,
+        });
+    }
+    if let Some(variant) = variant_from(args, fixed_latent)? {
+        p = p.variant(variant);
+    }
+    if let Some(h) = &args.hidden {
+        p = p.hidden(Some(parse_sizes(h)?));
+    }
+    if let Some(h) = &args.decoder_hidden {
+        p = p.decoder_hidden(Some(parse_sizes(h)?));
+    }
+    if let Some(a) = args.activation {
+        p = p.activation(a);
+    }
+    if args.code_activation.is_some() {
+        p = p.code_activation(args.code_activation);
+    }
+    if let Some(a) = args.output_activation {
+        p = p.output_activation(a);
+    }
+    if let Some(l) = &args.loss {
+        p = p.loss(match l.as_str() {
+            "mse" => Loss::Mse,
+            "bce" => Loss::Bce,
+            other => bail!("unknown loss '{other}': use mse or bce"),
+        });
+    }
+    if let Some(s) = &args.scaling {
+        p = p.scaling(match s.as_str() {
+            "standard" => Scaling::Standard,
+            "minmax" => Scaling::Minmax,
+            "none" => Scaling::None,
+            other => bail!("unknown scaling '{other}': use standard, minmax or none"),
+        });
+    }
+    if let Some(o) = &args.optimizer {
+        p = p.optimizer(match o.as_str() {
+            "adam" => OptimizerKind::Adam,
+            "sgd" => OptimizerKind::Sgd,
+            other => bail!("unknown optimizer '{other}': use adam or sgd"),
+        });
+    }
+    macro_rules! set {
+        ($field:ident, $setter:ident) => {
+            if let Some(v) = args.$field {
+                p = p.$setter(v);
+            }
+        };
+    }
+    set!(lr, learning_rate);
+    set!(momentum, momentum);
+    set!(weight_decay, weight_decay);
+    set!(epochs, epochs);
+    set!(batch_size, batch_size);
+    set!(validation_fraction, validation_fraction);
+    set!(contamination, contamination);
+    set!(seed, seed);
+    if let Some(patience) = args.patience {
+        p = p.early_stopping(Some(EarlyStopping {
+            patience,
+            min_relative_improvement: args.min_improvement,
+        }));
+    }
+    if args.threshold.is_some() {
+        p = p.threshold(args.threshold);
+    }
+    if args.no_timings {
+        p = p.record_timings(false);
+    }
+    Ok(p)
+}
+
+pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
+    let params = params_from(&args)?.check()?;
+    let table = read_table(&args.input)?;
+    if table.num_rows() == 0 {
+        bail!("empty input: {} has no rows", args.input.display());
+    }
+    let selection = match (&args.features.features, &args.features.features_column) {
+        (Some(cols), _) => FeatureSelection::Columns(cols.clone()),
+        (None, Some(col)) => FeatureSelection::ListColumn(col.clone()),
+        (None, None) => FeatureSelection::AllNumericExcept(args.features.exclude.clone()),
+    };
+    let (x, names) = feature_matrix(&table, &selection)?;
+    tracing::info!(
+        rows = x.nrows(),
+        features = x.ncols(),
+        variant = params.variant.name(),
+        "training"
+    );
+
+    let epochs = args.epochs.unwrap_or(params.epochs) as u64;
+    let bar = if progress {
+        ProgressBar::new(epochs)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} epoch {pos}/{len} [{bar:30}] {elapsed} loss {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut on_epoch = |e: &autoenc::EpochRecord| {
+        let val = e
+            .validation_loss
+            .map(|v| format!(" val {v:.5}"))
+            .unwrap_or_default();
+        bar.set_message(format!("{:.5}{val}", e.loss));
+        bar.inc(1);
+        tracing::debug!(
+            epoch = e.epoch,
+            loss = e.loss,
+            validation = e.validation_loss,
+            "epoch done"
+        );
+    };
+    let model = match &args.warm_start {
+        Some(path) => {
+            let mut model = super::load_model(path)?;
+            if model.feature_names() != names.as_slice() && args.features.features_column.is_none()
+            {
+                bail!(
+                    "warm start: the data's features {:?} differ from the model's {:?}",
+                    names,
+                    model.feature_names()
+                );
+            }
+            model.continue_training(x.view(), epochs as usize, &mut on_epoch)?;
+            model
+        }
+        None => {
+            let mut model = params.fit_with(x.view(), names, &mut on_epoch)?;
+            if let Some(col) = &args.features.features_column {
+                model
+                    .extra_mut()
+                    .insert(FEATURES_COLUMN_KEY.into(), col.clone().into());
+            }
+            model
+        }
+    };
+    bar.finish_and_clear();
+    model
+        .save(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let last = model.report().epochs.last();
+    tracing::info!(
+        model = %args.out.display(),
+        network = %model.architecture().describe(),
+        threshold = model.threshold().value,
+        final_loss = last.map(|e| e.loss),
+        "saved"
+    );
+    println!(
+        "trained {} ({}) on {} rows; threshold {:.6}; saved to {}",
+        model.params_used().variant.name(),
+        model.architecture().describe(),
+        x.nrows(),
+        model.threshold().value,
+        args.out.display()
+    );
+    Ok(())
+}
