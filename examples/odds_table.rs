@@ -16,22 +16,14 @@ use autoenc::metrics::{average_precision, roc_auc};
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(
-        args.next()
-            .ok_or_else(|| anyhow::anyhow!("usage: odds_table DATA_DIR [--seeds 0,1,2]"))?,
-    );
+    let dir = PathBuf::from(args.next().ok_or_else(|| anyhow::anyhow!("usage: odds_table DATA_DIR [--seeds 0,1,2]"))?);
     let mut seeds = vec![0u64, 1, 2];
     let mut overrides = serde_json::json!({});
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--seeds" => {
-                let list = args
-                    .next()
-                    .ok_or_else(|| anyhow::anyhow!("--seeds needs a list"))?;
-                seeds = list
-                    .split(',')
-                    .map(|s| s.trim().parse())
-                    .collect::<Result<_, _>>()?;
+                let list = args.next().ok_or_else(|| anyhow::anyhow!("--seeds needs a list"))?;
+                seeds = list.split(',').map(|s| s.trim().parse()).collect::<Result<_, _>>()?;
             }
             // Non-default settings as JSON, for experiments: --params '{"epochs": 20}'.
             "--params" => overrides = serde_json::from_str(&args.next().unwrap_or_default())?,
@@ -48,19 +40,13 @@ fn main() -> anyhow::Result<()> {
     let (mut auc_sum, mut ap_sum) = (0.0, 0.0);
     for path in &files {
         let batch = read_table(path)?;
-        let (x, _) = feature_matrix(
-            &batch,
-            &FeatureSelection::AllNumericExcept(vec!["label".into()]),
-        )?;
+        let (x, _) = feature_matrix(&batch, &FeatureSelection::AllNumericExcept(vec!["label".into()]))?;
         let (labels, _) = feature_matrix(&batch, &FeatureSelection::Columns(vec!["label".into()]))?;
         let labels: Vec<bool> = labels.column(0).iter().map(|&v| v > 0.5).collect();
         let (mut aucs, mut aps, mut secs) = (Vec::new(), Vec::new(), 0.0);
         for &seed in &seeds {
             let started = Instant::now();
-            let model = Autoencoder::params()
-                .merge_json(&overrides)?
-                .seed(seed)
-                .fit(x.view())?;
+            let model = Autoencoder::params().merge_json(&overrides)?.seed(seed).fit(x.view())?;
             secs += started.elapsed().as_secs_f64();
             let scores = model.score(x.view())?.to_vec();
             aucs.push(roc_auc(&scores, &labels)?);
@@ -72,12 +58,7 @@ fn main() -> anyhow::Result<()> {
         auc_sum += auc;
         ap_sum += ap;
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
-        println!(
-            "| {name} | {} | {} | {auc:.3}±{spread:.3} | {ap:.3} | {:.2} |",
-            x.nrows(),
-            x.ncols(),
-            secs / n
-        );
+        println!("| {name} | {} | {} | {auc:.3}±{spread:.3} | {ap:.3} | {:.2} |", x.nrows(), x.ncols(), secs / n);
     }
     let count = files.len().max(1) as f64;
     println!(

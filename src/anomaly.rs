@@ -65,21 +65,11 @@ pub fn sorted_scores(scores: &[f64]) -> Vec<f64> {
 impl ScoreSketch {
     pub fn from_sorted(sorted: &[f64]) -> Self {
         if sorted.len() <= SKETCH_POINTS {
-            return ScoreSketch {
-                points: sorted.to_vec(),
-                count: sorted.len(),
-                exact: true,
-            };
+            return ScoreSketch { points: sorted.to_vec(), count: sorted.len(), exact: true };
         }
         let last = (SKETCH_POINTS - 1) as f64;
-        let points = (0..SKETCH_POINTS)
-            .map(|i| quantile_sorted(sorted, i as f64 / last))
-            .collect();
-        ScoreSketch {
-            points,
-            count: sorted.len(),
-            exact: false,
-        }
+        let points = (0..SKETCH_POINTS).map(|i| quantile_sorted(sorted, i as f64 / last)).collect();
+        ScoreSketch { points, count: sorted.len(), exact: false }
     }
 
     /// The fraction of training rows whose score is lower than `score`, in [0, 1].
@@ -99,11 +89,7 @@ impl ScoreSketch {
             return 1.0;
         }
         let (lo, hi) = (self.points[below - 1], self.points[below]);
-        let within = if hi > lo {
-            (score - lo) / (hi - lo)
-        } else {
-            0.0
-        };
+        let within = if hi > lo { (score - lo) / (hi - lo) } else { 0.0 };
         ((below - 1) as f64 + within) / (n - 1) as f64
     }
 }
@@ -116,10 +102,7 @@ mod tests {
     fn quantiles_match_numpy_linear_interpolation() {
         let sorted = [1.0, 2.0, 4.0, 8.0];
         // numpy.quantile([1,2,4,8], [0, .5, .9, 1]) = [1, 3, 6.8, 8]
-        let got: Vec<f64> = [0.0, 0.5, 0.9, 1.0]
-            .iter()
-            .map(|&q| quantile_sorted(&sorted, q))
-            .collect();
+        let got: Vec<f64> = [0.0, 0.5, 0.9, 1.0].iter().map(|&q| quantile_sorted(&sorted, q)).collect();
         for (g, e) in got.iter().zip([1.0, 3.0, 6.8, 8.0]) {
             assert!((g - e).abs() < 1e-12, "{got:?}");
         }
@@ -137,9 +120,7 @@ mod tests {
 
     #[test]
     fn grid_sketch_is_within_a_tenth_of_a_percent() {
-        let scores: Vec<f64> = (0..100_000)
-            .map(|i| ((i * 7919) % 100_000) as f64 / 1000.0)
-            .collect();
+        let scores: Vec<f64> = (0..100_000).map(|i| ((i * 7919) % 100_000) as f64 / 1000.0).collect();
         let sorted = sorted_scores(&scores);
         let sketch = ScoreSketch::from_sorted(&sorted);
         assert!(!sketch.exact && sketch.points.len() == SKETCH_POINTS && sketch.count == 100_000);

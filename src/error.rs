@@ -37,14 +37,8 @@ pub enum AutoencError {
     #[error("explicit threshold must be finite and non-negative, got {0}")]
     InvalidThreshold(f64),
     #[error("{name} must be {rule}, got {value}")]
-    InvalidHyperparameter {
-        name: &'static str,
-        rule: &'static str,
-        value: f64,
-    },
-    #[error(
-        "top-k sparsity keeps k = {k} code units, which must be in 1..={latent} (the code size)"
-    )]
+    InvalidHyperparameter { name: &'static str, rule: &'static str, value: f64 },
+    #[error("top-k sparsity keeps k = {k} code units, which must be in 1..={latent} (the code size)")]
     InvalidTopK { k: usize, latent: usize },
     #[error("KL sparsity needs a sigmoid code activation so activations lie in (0, 1), got {0}")]
     KlNeedsSigmoidCode(crate::Activation),
@@ -58,11 +52,7 @@ pub enum AutoencError {
     #[error(
         "binary cross-entropy needs scaled data in [0, 1]; feature '{feature}' has {value} at row {row} (use scaling minmax)"
     )]
-    BceOutOfRange {
-        feature: String,
-        row: usize,
-        value: f32,
-    },
+    BceOutOfRange { feature: String, row: usize, value: f32 },
 
     // ---- data ----
     #[error("empty input: there are no rows")]
@@ -71,18 +61,12 @@ pub enum AutoencError {
     NoFeatures,
     #[error("wrong dimension: expected {expected} features, got {got}")]
     DimensionMismatch { expected: usize, got: usize },
-    #[error(
-        "infinite value at row {row}, feature '{feature}': only finite numbers or NaN (missing) are accepted"
-    )]
+    #[error("infinite value at row {row}, feature '{feature}': only finite numbers or NaN (missing) are accepted")]
     InfiniteValue { row: usize, feature: String },
     #[error("row {row} has no observed feature (all values missing), so it cannot be scored")]
     AllMissing { row: usize },
     #[error("need at least {needed} rows with observed values to {purpose}, got {got}")]
-    TooFewRows {
-        needed: usize,
-        got: usize,
-        purpose: &'static str,
-    },
+    TooFewRows { needed: usize, got: usize, purpose: &'static str },
     #[error("column '{name}' not found; available columns: {available}")]
     UnknownColumn { name: String, available: String },
     #[error("column '{name}' is not numeric (type {dtype})")]
@@ -97,9 +81,7 @@ pub enum AutoencError {
     // ---- model file ----
     #[error("invalid model file: {0}")]
     ModelFile(String),
-    #[error(
-        "model file format version {found} is newer than this library reads ({supported}); upgrade autoenc"
-    )]
+    #[error("model file format version {found} is newer than this library reads ({supported}); upgrade autoenc")]
     UnsupportedFormatVersion { found: u32, supported: u32 },
 
     // ---- wrapped ----

@@ -36,7 +36,7 @@ pub use model::activation::Activation;
 pub use model::autoencoder::{Autoencoder, Contribution, ScoreDetails};
 pub use model::dense::Init;
 pub use model::params::{
-    AutoencoderParams, AutoencoderValidParams, EarlyStopping, LatentSize, Loss, Noise,
-    OptimizerKind, Scaling, Sparsity, Variant,
+    AutoencoderParams, AutoencoderValidParams, EarlyStopping, LatentSize, Loss, Noise, OptimizerKind, Scaling,
+    Sparsity, Variant,
 };
 pub use train::report::{EpochRecord, TrainingReport};

@@ -29,12 +29,7 @@ pub fn real<F: Real>(value: f64) -> F {
 ///
 /// Shapes must agree (`a` is m×k, `b` is k×n, `c` is m×n); any strides are accepted, so transposed views
 /// (`x.t()`) cost nothing. Panics only on a shape mismatch, which is a bug in the caller, never data.
-pub fn matmul_into<F: Real>(
-    a: ArrayView2<F>,
-    b: ArrayView2<F>,
-    mut c: ArrayViewMut2<F>,
-    accumulate: bool,
-) {
+pub fn matmul_into<F: Real>(a: ArrayView2<F>, b: ArrayView2<F>, mut c: ArrayViewMut2<F>, accumulate: bool) {
     let (m, k) = a.dim();
     let (k2, n) = b.dim();
     assert_eq!(k, k2, "matmul: inner dimensions differ ({k} vs {k2})");

@@ -54,11 +54,7 @@ pub fn average_precision(scores: &[f64], labels: &[bool]) -> Result<f64> {
 
 fn check(scores: &[f64], labels: &[bool]) -> Result<()> {
     if scores.len() != labels.len() {
-        return Err(AutoencError::InvalidInput(format!(
-            "{} scores but {} labels",
-            scores.len(),
-            labels.len()
-        )));
+        return Err(AutoencError::InvalidInput(format!("{} scores but {} labels", scores.len(), labels.len())));
     }
     if scores.iter().any(|s| s.is_nan()) {
         return Err(AutoencError::InvalidInput("a score is NaN".into()));
@@ -92,10 +88,7 @@ mod tests {
         let labels = [false, true, false, true];
         assert_eq!(roc_auc(&[0.1, 0.9, 0.2, 0.8], &labels).unwrap(), 1.0);
         assert_eq!(roc_auc(&[0.9, 0.1, 0.8, 0.2], &labels).unwrap(), 0.0);
-        assert_eq!(
-            average_precision(&[0.1, 0.9, 0.2, 0.8], &labels).unwrap(),
-            1.0
-        );
+        assert_eq!(average_precision(&[0.1, 0.9, 0.2, 0.8], &labels).unwrap(), 1.0);
     }
 
     #[test]

@@ -24,27 +24,17 @@ impl Pca {
     pub fn fit(data: ArrayView2<f32>) -> Result<Self> {
         let n = data.nrows();
         if n < 2 {
-            return Err(AutoencError::TooFewRows {
-                needed: 2,
-                got: n,
-                purpose: "compute principal components",
-            });
+            return Err(AutoencError::TooFewRows { needed: 2, got: n, purpose: "compute principal components" });
         }
         let x = data.mapv(|v| v as f64);
         let mean = x.mean_axis(Axis(0)).ok_or(AutoencError::EmptyInput)?;
         let centred = &x - &mean;
         let covariance = centred.t().dot(&centred) / (n as f64 - 1.0);
-        let (values, vectors) = covariance
-            .eigh(UPLO::Lower)
-            .map_err(|e| AutoencError::Linalg(e.to_string()))?;
+        let (values, vectors) = covariance.eigh(UPLO::Lower).map_err(|e| AutoencError::Linalg(e.to_string()))?;
         // LAPACK returns ascending eigenvalues: reverse to put the largest first.
         let variances = values.slice(s![..;-1]).mapv(|v| v.max(0.0));
         let components = vectors.slice(s![.., ..;-1]).to_owned();
-        Ok(Pca {
-            mean,
-            variances,
-            components,
-        })
+        Ok(Pca { mean, variances, components })
     }
 
     /// The share of the total variance each component explains (sums to 1; all zero for constant data).
@@ -73,9 +63,7 @@ impl Pca {
     pub fn reconstruction_mse(&self, data: ArrayView2<f32>, k: usize) -> f64 {
         let x = data.mapv(|v| v as f64);
         let centred = &x - &self.mean;
-        let basis = self
-            .components
-            .slice(s![.., ..k.min(self.components.ncols())]);
+        let basis = self.components.slice(s![.., ..k.min(self.components.ncols())]);
         let projected = centred.dot(&basis).dot(&basis.t());
         let diff = &centred - &projected;
         diff.mapv(|v| v * v).mean().unwrap_or(f64::NAN)
@@ -102,22 +90,12 @@ mod tests {
         assert_eq!(pca.components_for(0.9), 1);
         assert_eq!(pca.components_for(0.99), 2);
         assert!(pca.reconstruction_mse(data.view(), 2) < 1e-9);
-        assert!(
-            (pca.reconstruction_mse(data.view(), 1) - 1.0 / 3.0 * (n as f64 / (n as f64))).abs()
-                < 1e-2
-        );
+        assert!((pca.reconstruction_mse(data.view(), 1) - 1.0 / 3.0 * (n as f64 / (n as f64))).abs() < 1e-2);
     }
 
     #[test]
     fn one_row_is_too_few() {
         let err = Pca::fit(Array2::<f32>::zeros((1, 3)).view()).unwrap_err();
-        assert!(matches!(
-            err,
-            AutoencError::TooFewRows {
-                needed: 2,
-                got: 1,
-                ..
-            }
-        ));
+        assert!(matches!(err, AutoencError::TooFewRows { needed: 2, got: 1, .. }));
     }
 }

@@ -34,11 +34,7 @@ impl Scaler {
         let mut offset = Array1::zeros(d);
         let mut scale = Array1::ones(d);
         if kind == Scaling::None {
-            return Scaler {
-                kind,
-                offset,
-                scale,
-            };
+            return Scaler { kind, offset, scale };
         }
         for (j, column) in data.columns().into_iter().enumerate() {
             let observed = column.iter().filter(|v| !v.is_nan()).map(|&v| v as f64);
@@ -54,17 +50,11 @@ impl Scaler {
                     }
                     let std = if n > 0.0 { (m2 / n).sqrt() } else { 0.0 };
                     offset[j] = mean as f32;
-                    scale[j] = if std > 1e-12 * mean.abs().max(1.0) {
-                        std as f32
-                    } else {
-                        1.0
-                    };
+                    scale[j] = if std > 1e-12 * mean.abs().max(1.0) { std as f32 } else { 1.0 };
                 }
                 Scaling::Minmax => {
-                    let (lo, hi) = observed
-                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
-                            (lo.min(v), hi.max(v))
-                        });
+                    let (lo, hi) =
+                        observed.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
                     if lo.is_finite() {
                         offset[j] = lo as f32;
                         scale[j] = if hi > lo { (hi - lo) as f32 } else { 1.0 };
@@ -73,11 +63,7 @@ impl Scaler {
                 Scaling::None => {}
             }
         }
-        Scaler {
-            kind,
-            offset,
-            scale,
-        }
+        Scaler { kind, offset, scale }
     }
 
     pub fn features(&self) -> usize {
@@ -89,47 +75,48 @@ impl Scaler {
         check_finite_or_missing(data, feature_names)?;
         let mut values = Array2::zeros(data.raw_dim());
         let mut any_missing = false;
-        Zip::from(values.rows_mut())
-            .and(data.rows())
-            .for_each(|mut out, row| {
-                Zip::from(&mut out)
-                    .and(&row)
-                    .and(&self.offset)
-                    .and(&self.scale)
-                    .for_each(|o, &v, &off, &s| {
-                        if v.is_nan() {
-                            any_missing = true;
-                            *o = 0.0;
-                        } else {
-                            *o = (v - off) / s;
-                        }
-                    });
+        let inverse = self.inverse_scale();
+        Zip::from(values.rows_mut()).and(data.rows()).for_each(|mut out, row| {
+            Zip::from(&mut out).and(&row).and(&self.offset).and(&inverse).for_each(|o, &v, &off, &inv| {
+                if v.is_nan() {
+                    any_missing = true;
+                    *o = 0.0;
+                } else {
+                    *o = scale_value(v, off, inv);
+                }
             });
+        });
         let mask = any_missing.then(|| data.mapv(|v| if v.is_nan() { 0.0 } else { 1.0 }));
         Ok(Scaled { values, mask })
+    }
+
+    /// `1 / scale`: scaling multiplies by it (a multiply is cheaper than a divide on the hot path, and
+    /// every door must compute exactly the same numbers, so they all use this).
+    pub fn inverse_scale(&self) -> Array1<f32> {
+        self.scale.mapv(|s| 1.0 / s)
     }
 
     /// Back to the original units.
     pub fn inverse(&self, scaled: ArrayView2<f32>) -> Array2<f32> {
         let mut out = scaled.to_owned();
         for mut row in out.rows_mut() {
-            Zip::from(&mut row)
-                .and(&self.offset)
-                .and(&self.scale)
-                .for_each(|v, &off, &s| *v = *v * s + off);
+            Zip::from(&mut row).and(&self.offset).and(&self.scale).for_each(|v, &off, &s| *v = *v * s + off);
         }
         out
     }
+}
+
+/// One scaled value: the single definition every code path uses, so all agree to the bit.
+#[inline]
+pub fn scale_value(value: f32, offset: f32, inverse_scale: f32) -> f32 {
+    (value - offset) * inverse_scale
 }
 
 /// Fails on the first infinite value (NaN is allowed: it means missing).
 pub fn check_finite_or_missing(data: ArrayView2<f32>, feature_names: &[String]) -> Result<()> {
     for (row, values) in data.rows().into_iter().enumerate() {
         if let Some(j) = values.iter().position(|v| v.is_infinite()) {
-            let feature = feature_names
-                .get(j)
-                .cloned()
-                .unwrap_or_else(|| format!("#{j}"));
+            let feature = feature_names.get(j).cloned().unwrap_or_else(|| format!("#{j}"));
             return Err(AutoencError::InfiniteValue { row, feature });
         }
     }
@@ -151,10 +138,7 @@ mod tests {
         let scaler = Scaler::fit(Scaling::Standard, data.view());
         assert_eq!(scaler.offset, array![3.0, 5.0, 3.0]);
         assert!((scaler.scale[0] - (8.0f32 / 3.0).sqrt()).abs() < 1e-6);
-        assert_eq!(
-            scaler.scale[1], 1.0,
-            "zero variance is centred, not divided by zero"
-        );
+        assert_eq!(scaler.scale[1], 1.0, "zero variance is centred, not divided by zero");
         let scaled = scaler.transform(data.view(), &names(3)).unwrap();
         assert!(scaled.values.iter().all(|v| v.is_finite()));
         assert_eq!(scaled.values[(1, 2)], 0.0);
@@ -177,10 +161,7 @@ mod tests {
     fn infinite_values_name_row_and_feature() {
         let data = array![[1.0f32, 2.0], [3.0, f32::NEG_INFINITY]];
         let scaler = Scaler::fit(Scaling::Standard, array![[0.0f32, 0.0], [1.0, 1.0]].view());
-        let err = scaler
-            .transform(data.view(), &["a".into(), "b".into()])
-            .err()
-            .unwrap();
+        let err = scaler.transform(data.view(), &["a".into(), "b".into()]).err().unwrap();
         assert_eq!(
             err.to_string(),
             "infinite value at row 1, feature 'b': only finite numbers or NaN (missing) are accepted"

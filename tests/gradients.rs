@@ -5,9 +5,7 @@
 
 use autoenc::model::network::{Architecture, Network};
 use autoenc::train::objective::{Batch, Objective};
-use autoenc::{
-    Activation, Autoencoder, AutoencoderParams, LatentSize, Loss, Noise, Sparsity, Variant,
-};
+use autoenc::{Activation, Autoencoder, AutoencoderParams, LatentSize, Loss, Noise, Sparsity, Variant};
 use ndarray::Array2;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -30,31 +28,18 @@ struct Case {
 }
 
 fn check(case: Case) {
-    let params = case
-        .params
-        .latent(LatentSize::Fixed(case.latent))
-        .check()
-        .expect(case.name);
+    let params = case.params.latent(LatentSize::Fixed(case.latent)).check().expect(case.name);
     let arch = Architecture::from_params(&params, INPUTS, case.latent);
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
     let net: Network<f64> = Network::init(&arch, params.init, &mut rng);
-    let objective = Objective {
-        variant: params.variant,
-        loss: params.loss,
-    };
+    let objective = Objective { variant: params.variant, loss: params.loss };
 
     let mut target = random(ROWS, INPUTS, 1);
     if case.unit_target {
         target.mapv_inplace(|v| 1.0 / (1.0 + (-v).exp()));
     }
-    let input = if case.corrupted {
-        &target + &(random(ROWS, INPUTS, 2) * 0.3)
-    } else {
-        target.clone()
-    };
-    let mask = case
-        .masked
-        .then(|| random(ROWS, INPUTS, 3).mapv(|v| if v > -0.8 { 1.0 } else { 0.0 }));
+    let input = if case.corrupted { &target + &(random(ROWS, INPUTS, 2) * 0.3) } else { target.clone() };
+    let mask = case.masked.then(|| random(ROWS, INPUTS, 3).mapv(|v| if v > -0.8 { 1.0 } else { 0.0 }));
     let noise = arch.variational.then(|| random(ROWS, case.latent, 4));
     let batch = Batch {
         target: target.view(),
@@ -68,23 +53,13 @@ fn check(case: Case) {
     assert!(parts.total().is_finite(), "{}: loss {parts:?}", case.name);
     if !matches!(
         params.variant,
-        Variant::Plain
-            | Variant::Denoising { .. }
-            | Variant::Sparse {
-                sparsity: Sparsity::TopK { .. }
-            }
+        Variant::Plain | Variant::Denoising { .. } | Variant::Sparse { sparsity: Sparsity::TopK { .. } }
     ) {
-        assert!(
-            parts.penalty > 0.0,
-            "{}: the penalty must contribute",
-            case.name
-        );
+        assert!(parts.penalty > 0.0, "{}: the penalty must contribute", case.name);
     }
     let loss_of = |n: &Network<f64>| {
         let mut scratch = n.zeros_like();
-        objective
-            .loss_and_gradients(n, &batch, &mut scratch)
-            .total()
+        objective.loss_and_gradients(n, &batch, &mut scratch).total()
     };
     let analytic: Vec<Vec<f64>> = grads.tensors().iter().map(|t| t.to_vec()).collect();
     let names = net.tensor_names();
@@ -99,48 +74,25 @@ fn check(case: Case) {
             let numeric = (loss_of(&plus) - loss_of(&minus)) / (2.0 * h);
             let a = analytic[t][i];
             let tolerance = 1e-6 + 1e-4 * numeric.abs().max(a.abs());
-            assert!(
-                (numeric - a).abs() < tolerance,
-                "{}: {name}[{i}] numeric {numeric} vs analytic {a}",
-                case.name
-            );
+            assert!((numeric - a).abs() < tolerance, "{}: {name}[{i}] numeric {numeric} vs analytic {a}", case.name);
             checked += 1;
         }
     }
-    assert!(
-        checked >= 30,
-        "{}: only {checked} entries checked",
-        case.name
-    );
+    assert!(checked >= 30, "{}: only {checked} entries checked", case.name);
 }
 
 fn base() -> AutoencoderParams {
-    Autoencoder::params()
-        .hidden(Some(vec![4]))
-        .activation(Activation::Tanh)
+    Autoencoder::params().hidden(Some(vec![4])).activation(Activation::Tanh)
 }
 
 #[test]
 fn plain_mse() {
-    check(Case {
-        name: "plain",
-        params: base(),
-        latent: 3,
-        corrupted: false,
-        masked: false,
-        unit_target: false,
-    });
+    check(Case { name: "plain", params: base(), latent: 3, corrupted: false, masked: false, unit_target: false });
 }
 
 #[test]
 fn plain_relu_family() {
-    for act in [
-        Activation::Relu,
-        Activation::LeakyRelu,
-        Activation::Elu,
-        Activation::Sigmoid,
-        Activation::Identity,
-    ] {
+    for act in [Activation::Relu, Activation::LeakyRelu, Activation::Elu, Activation::Sigmoid, Activation::Identity] {
         check(Case {
             name: act.name(),
             params: base().activation(act),
@@ -154,92 +106,37 @@ fn plain_relu_family() {
 
 #[test]
 fn masked_loss_for_missing_values() {
-    check(Case {
-        name: "masked",
-        params: base(),
-        latent: 3,
-        corrupted: false,
-        masked: true,
-        unit_target: false,
-    });
+    check(Case { name: "masked", params: base(), latent: 3, corrupted: false, masked: true, unit_target: false });
 }
 
 #[test]
 fn binary_cross_entropy_with_sigmoid_output() {
-    let params = base()
-        .loss(Loss::Bce)
-        .output_activation(Activation::Sigmoid);
-    check(Case {
-        name: "bce",
-        params,
-        latent: 3,
-        corrupted: false,
-        masked: true,
-        unit_target: true,
-    });
+    let params = base().loss(Loss::Bce).output_activation(Activation::Sigmoid);
+    check(Case { name: "bce", params, latent: 3, corrupted: false, masked: true, unit_target: true });
 }
 
 #[test]
 fn denoising_compares_against_the_clean_input() {
-    let params = base().variant(Variant::Denoising {
-        noise: Noise::Gaussian { std: 0.3 },
-    });
-    check(Case {
-        name: "denoising",
-        params,
-        latent: 3,
-        corrupted: true,
-        masked: false,
-        unit_target: false,
-    });
+    let params = base().variant(Variant::Denoising { noise: Noise::Gaussian { std: 0.3 } });
+    check(Case { name: "denoising", params, latent: 3, corrupted: true, masked: false, unit_target: false });
 }
 
 #[test]
 fn sparse_top_k() {
-    let params = base().variant(Variant::Sparse {
-        sparsity: Sparsity::TopK { k: 2 },
-    });
-    check(Case {
-        name: "top-k",
-        params,
-        latent: 4,
-        corrupted: false,
-        masked: false,
-        unit_target: false,
-    });
+    let params = base().variant(Variant::Sparse { sparsity: Sparsity::TopK { k: 2 } });
+    check(Case { name: "top-k", params, latent: 4, corrupted: false, masked: false, unit_target: false });
 }
 
 #[test]
 fn sparse_l1() {
-    let params = base().variant(Variant::Sparse {
-        sparsity: Sparsity::L1 { lambda: 0.05 },
-    });
-    check(Case {
-        name: "l1",
-        params,
-        latent: 3,
-        corrupted: false,
-        masked: false,
-        unit_target: false,
-    });
+    let params = base().variant(Variant::Sparse { sparsity: Sparsity::L1 { lambda: 0.05 } });
+    check(Case { name: "l1", params, latent: 3, corrupted: false, masked: false, unit_target: false });
 }
 
 #[test]
 fn sparse_kl() {
-    let params = base().variant(Variant::Sparse {
-        sparsity: Sparsity::Kl {
-            rho: 0.1,
-            beta: 0.5,
-        },
-    });
-    check(Case {
-        name: "kl",
-        params,
-        latent: 3,
-        corrupted: false,
-        masked: false,
-        unit_target: false,
-    });
+    let params = base().variant(Variant::Sparse { sparsity: Sparsity::Kl { rho: 0.1, beta: 0.5 } });
+    check(Case { name: "kl", params, latent: 3, corrupted: false, masked: false, unit_target: false });
 }
 
 #[test]
@@ -250,31 +147,15 @@ fn contractive_one_layer_encoder() {
             .activation(Activation::Tanh)
             .code_activation(Some(act))
             .variant(Variant::Contractive { lambda: 0.2 });
-        check(Case {
-            name: "contractive",
-            params,
-            latent: 3,
-            corrupted: false,
-            masked: false,
-            unit_target: false,
-        });
+        check(Case { name: "contractive", params, latent: 3, corrupted: false, masked: false, unit_target: false });
     }
 }
 
 #[test]
 fn variational() {
     let params = base().variant(Variant::Variational { beta: 0.7 });
-    check(Case {
-        name: "vae",
-        params,
-        latent: 2,
-        corrupted: false,
-        masked: false,
-        unit_target: false,
-    });
-    let shallow = Autoencoder::params()
-        .hidden(Some(vec![]))
-        .variant(Variant::Variational { beta: 1.0 });
+    check(Case { name: "vae", params, latent: 2, corrupted: false, masked: false, unit_target: false });
+    let shallow = Autoencoder::params().hidden(Some(vec![])).variant(Variant::Variational { beta: 1.0 });
     check(Case {
         name: "vae-no-hidden",
         params: shallow,

@@ -30,14 +30,8 @@ pub struct DemoArgs {
 }
 
 pub fn run(args: DemoArgs, progress: bool) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.train_rows > 10 && args.train_rows < args.rows,
-        "--train-rows must be between 10 and --rows"
-    );
-    anyhow::ensure!(
-        args.batch > 0 && args.sensors > 1,
-        "--batch must be positive and --sensors at least 2"
-    );
+    anyhow::ensure!(args.train_rows > 10 && args.train_rows < args.rows, "--train-rows must be between 10 and --rows");
+    anyhow::ensure!(args.batch > 0 && args.sensors > 1, "--batch must be positive and --sensors at least 2");
     println!(
         "autoenc demo: {} rows of {} sensors, anomalies injected after row {}",
         args.rows, args.sensors, args.train_rows
@@ -45,18 +39,14 @@ pub fn run(args: DemoArgs, progress: bool) -> anyhow::Result<()> {
     let data = sensor_stream(args.rows, args.sensors, args.train_rows, 0.01, args.seed);
 
     let started = Instant::now();
-    let bar = if progress {
-        indicatif::ProgressBar::new(30)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = if progress { indicatif::ProgressBar::new(30) } else { indicatif::ProgressBar::hidden() };
     let mut on_epoch = |_: &autoenc::EpochRecord| bar.inc(1);
     let train = data.rows.slice(s![..args.train_rows, ..]);
-    let model = Autoencoder::params()
-        .contamination(0.001)
-        .seed(args.seed)
-        .check()?
-        .fit_with(train, data.names.clone(), &mut on_epoch)?;
+    let model = Autoencoder::params().contamination(0.001).seed(args.seed).check()?.fit_with(
+        train,
+        data.names.clone(),
+        &mut on_epoch,
+    )?;
     bar.finish_and_clear();
     let train_secs = started.elapsed().as_secs_f64();
     println!(
@@ -83,11 +73,7 @@ pub fn run(args: DemoArgs, progress: bool) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
     let flagged: Vec<bool> = scores.iter().map(|&s| model.is_anomaly(s)).collect();
-    let tp = flagged
-        .iter()
-        .zip(labels)
-        .filter(|(f, l)| **f && **l)
-        .count() as f64;
+    let tp = flagged.iter().zip(labels).filter(|(f, l)| **f && **l).count() as f64;
     let predicted = flagged.iter().filter(|f| **f).count() as f64;
     let actual = labels.iter().filter(|l| **l).count() as f64;
     println!(

@@ -23,38 +23,21 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let batch = read_table(&args.input)?;
     let x = super::infer::model_features(&model, &batch, &args.features)?;
-    let (labels, _) = feature_matrix(
-        &batch,
-        &FeatureSelection::Columns(vec![args.label_column.clone()]),
-    )
-    .with_context(|| format!("label column '{}'", args.label_column))?;
-    let labels: Vec<bool> = labels
-        .column(0)
-        .iter()
-        .map(|&v| v != 0.0 && !v.is_nan())
-        .collect();
+    let (labels, _) = feature_matrix(&batch, &FeatureSelection::Columns(vec![args.label_column.clone()]))
+        .with_context(|| format!("label column '{}'", args.label_column))?;
+    let labels: Vec<bool> = labels.column(0).iter().map(|&v| v != 0.0 && !v.is_nan()).collect();
     let scores = model.score(x.view())?.to_vec();
     let auc = roc_auc(&scores, &labels)?;
     let ap = average_precision(&scores, &labels)?;
     let flagged: Vec<bool> = scores.iter().map(|&s| model.is_anomaly(s)).collect();
-    let tp = flagged
-        .iter()
-        .zip(&labels)
-        .filter(|(f, l)| **f && **l)
-        .count() as f64;
+    let tp = flagged.iter().zip(&labels).filter(|(f, l)| **f && **l).count() as f64;
     let predicted = flagged.iter().filter(|f| **f).count() as f64;
     let actual = labels.iter().filter(|l| **l).count() as f64;
     println!("rows              {}", scores.len());
-    println!(
-        "anomalies         {} labelled, {} flagged",
-        actual, predicted
-    );
+    println!("anomalies         {} labelled, {} flagged", actual, predicted);
     println!("ROC-AUC           {auc:.4}");
     println!("average precision {ap:.4}");
-    println!(
-        "flag precision    {:.4}",
-        if predicted > 0.0 { tp / predicted } else { 0.0 }
-    );
+    println!("flag precision    {:.4}", if predicted > 0.0 { tp / predicted } else { 0.0 });
     println!("flag recall       {:.4}", tp / actual.max(1.0));
     Ok(())
 }

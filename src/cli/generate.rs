@@ -27,30 +27,17 @@ pub struct GenerateArgs {
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let rows = model.generate(args.rows, args.seed)?;
-    let fields: Vec<Field> = model
-        .feature_names()
-        .iter()
-        .map(|n| Field::new(n, DataType::Float32, false))
-        .collect();
-    let columns: Vec<ArrayRef> = rows
-        .columns()
-        .into_iter()
-        .map(|c| Arc::new(c.iter().copied().collect::<Float32Array>()) as ArrayRef)
-        .collect();
+    let fields: Vec<Field> = model.feature_names().iter().map(|n| Field::new(n, DataType::Float32, false)).collect();
+    let columns: Vec<ArrayRef> =
+        rows.columns().into_iter().map(|c| Arc::new(c.iter().copied().collect::<Float32Array>()) as ArrayRef).collect();
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
     match &args.out {
         Some(path) => {
             write_table(path, &batch)?;
-            eprintln!(
-                "wrote {} generated rows to {}",
-                batch.num_rows(),
-                path.display()
-            );
+            eprintln!("wrote {} generated rows to {}", batch.num_rows(), path.display());
         }
         None => {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(std::io::stdout());
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(std::io::stdout());
             writer.write(&batch)?;
         }
     }

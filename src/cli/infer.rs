@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use arrow::array::{
-    ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, RecordBatch,
-    StringArray,
-};
+use arrow::array::{ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use autoenc::Autoencoder;
 use autoenc::io::table::{FeatureSelection, feature_matrix, list_matrix, read_table, write_table};
@@ -47,43 +44,25 @@ pub enum Output {
 }
 
 /// The model's features out of `batch`: the flags if given, else the model's own columns.
-pub fn model_features(
-    model: &Autoencoder,
-    batch: &RecordBatch,
-    args: &FeatureArgs,
-) -> anyhow::Result<Array2<f32>> {
+pub fn model_features(model: &Autoencoder, batch: &RecordBatch, args: &FeatureArgs) -> anyhow::Result<Array2<f32>> {
     if batch.num_rows() == 0 {
         bail!("empty input: there are no rows");
     }
-    let list_column = args.features_column.clone().or_else(|| {
-        model
-            .extra()
-            .get(FEATURES_COLUMN_KEY)
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-    });
+    let list_column = args
+        .features_column
+        .clone()
+        .or_else(|| model.extra().get(FEATURES_COLUMN_KEY).and_then(|v| v.as_str()).map(str::to_string));
     let matrix = match (&args.features, list_column) {
         (Some(cols), _) => feature_matrix(batch, &FeatureSelection::Columns(cols.clone()))?.0,
         (None, Some(col)) => {
-            let column = batch
-                .column_by_name(&col)
-                .with_context(|| format!("column '{col}' not found in the input"))?;
+            let column =
+                batch.column_by_name(&col).with_context(|| format!("column '{col}' not found in the input"))?;
             list_matrix(column, &col, Some(model.n_features()))?
         }
-        (None, None) => {
-            feature_matrix(
-                batch,
-                &FeatureSelection::Columns(model.feature_names().to_vec()),
-            )?
-            .0
-        }
+        (None, None) => feature_matrix(batch, &FeatureSelection::Columns(model.feature_names().to_vec()))?.0,
     };
     if matrix.ncols() != model.n_features() {
-        bail!(
-            "wrong dimension: the model expects {} features, the input gives {}",
-            model.n_features(),
-            matrix.ncols()
-        );
+        bail!("wrong dimension: the model expects {} features, the input gives {}", model.n_features(), matrix.ncols());
     }
     Ok(matrix)
 }
@@ -92,19 +71,11 @@ pub fn fixed_size_list(values: ArrayView2<f32>) -> anyhow::Result<ArrayRef> {
     let width = i32::try_from(values.ncols()).context("list too wide")?;
     let flat: Float32Array = values.iter().copied().collect();
     let field = Arc::new(Field::new("item", DataType::Float32, false));
-    Ok(Arc::new(FixedSizeListArray::try_new(
-        field,
-        width,
-        Arc::new(flat),
-        None,
-    )?))
+    Ok(Arc::new(FixedSizeListArray::try_new(field, width, Arc::new(flat), None)?))
 }
 
 /// `batch` plus the named columns (replacing input columns of the same name).
-pub fn append_columns(
-    batch: &RecordBatch,
-    extra: Vec<(&str, ArrayRef)>,
-) -> anyhow::Result<RecordBatch> {
+pub fn append_columns(batch: &RecordBatch, extra: Vec<(&str, ArrayRef)>) -> anyhow::Result<RecordBatch> {
     let names: Vec<&str> = extra.iter().map(|(n, _)| *n).collect();
     let mut fields = Vec::new();
     let mut columns = Vec::new();
@@ -115,17 +86,10 @@ pub fn append_columns(
         }
     }
     for (name, column) in extra {
-        fields.push(Field::new(
-            name,
-            column.data_type().clone(),
-            column.null_count() > 0,
-        ));
+        fields.push(Field::new(name, column.data_type().clone(), column.null_count() > 0));
         columns.push(column);
     }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 pub fn run(args: InferArgs, output: Output) -> anyhow::Result<()> {
@@ -133,14 +97,8 @@ pub fn run(args: InferArgs, output: Output) -> anyhow::Result<()> {
     let batch = read_table(&args.input)?;
     let x = model_features(&model, &batch, &args.features)?;
     let column = match output {
-        Output::Embedding => (
-            "embedding",
-            fixed_size_list(model.encode(x.view())?.view())?,
-        ),
-        Output::Reconstruction => (
-            "reconstruction",
-            fixed_size_list(model.reconstruct(x.view())?.view())?,
-        ),
+        Output::Embedding => ("embedding", fixed_size_list(model.encode(x.view())?.view())?),
+        Output::Reconstruction => ("reconstruction", fixed_size_list(model.reconstruct(x.view())?.view())?),
     };
     let out = append_columns(&batch, vec![column])?;
     write_table(&args.out, &out)?;
@@ -160,16 +118,8 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
     let x = model_features(&model, &batch, &args.common.features)?;
     let details = model.score_details(x.view())?;
     let scores: Float64Array = details.scores.iter().copied().collect();
-    let percentiles: Float64Array = details
-        .scores
-        .iter()
-        .map(|&s| model.percentile(s))
-        .collect();
-    let flags: BooleanArray = details
-        .scores
-        .iter()
-        .map(|&s| Some(model.is_anomaly(s)))
-        .collect();
+    let percentiles: Float64Array = details.scores.iter().map(|&s| model.percentile(s)).collect();
+    let flags: BooleanArray = details.scores.iter().map(|&s| Some(model.is_anomaly(s))).collect();
     let anomalies = flags.true_count();
     let mut columns: Vec<(&str, ArrayRef)> = vec![
         ("embedding", fixed_size_list(details.embedding.view())?),

@@ -14,11 +14,9 @@ pub struct InspectArgs {
 }
 
 pub fn run(args: InspectArgs) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&args.model)
-        .with_context(|| format!("cannot read {}", args.model.display()))?;
+    let bytes = std::fs::read(&args.model).with_context(|| format!("cannot read {}", args.model.display()))?;
     // Load fully first: that validates the checksum and shapes, so inspect never vouches for a bad file.
-    autoenc::Autoencoder::from_bytes(&bytes)
-        .with_context(|| format!("cannot read model {}", args.model.display()))?;
+    autoenc::Autoencoder::from_bytes(&bytes).with_context(|| format!("cannot read model {}", args.model.display()))?;
     let meta = read_metadata(&bytes)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&meta)?);
@@ -26,14 +24,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     }
     let arch = &meta.architecture;
     println!("model file      {}", args.model.display());
-    println!(
-        "format          autoenc v{} (written by autoenc {})",
-        meta.format_version, meta.library_version
-    );
-    println!(
-        "variant         {}",
-        serde_json::to_string(&meta.params.variant)?
-    );
+    println!("format          autoenc v{} (written by autoenc {})", meta.format_version, meta.library_version);
+    println!("variant         {}", serde_json::to_string(&meta.params.variant)?);
     println!(
         "network         {} ({} / code {} / output {})",
         arch.describe(),
@@ -43,19 +35,11 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     );
     println!("features        {}", meta.feature_names.join(", "));
     println!("scaling         {:?}", meta.scaling);
-    println!(
-        "threshold       {:.6} ({})",
-        meta.threshold.value,
-        serde_json::to_string(&meta.threshold.rule)?
-    );
+    println!("threshold       {:.6} ({})", meta.threshold.value, serde_json::to_string(&meta.threshold.rule)?);
     println!(
         "score sketch    {} training rows ({})",
         meta.sketch_count,
-        if meta.sketch_exact {
-            "exact"
-        } else {
-            "1001 quantiles"
-        }
+        if meta.sketch_exact { "exact" } else { "1001 quantiles" }
     );
     if let Some(ev) = &meta.explained_variance {
         let cumulative: Vec<String> = ev
@@ -66,23 +50,13 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
             })
             .take(arch.latent.max(1))
             .collect();
-        println!(
-            "latent (auto)   {} (cumulative explained variance {})",
-            arch.latent,
-            cumulative.join(" ")
-        );
+        println!("latent (auto)   {} (cumulative explained variance {})", arch.latent, cumulative.join(" "));
     }
     println!("params          {}", serde_json::to_string(&meta.params)?);
     if !meta.extra.is_empty() {
-        println!(
-            "extra           {}",
-            serde_json::Value::Object(meta.extra.clone())
-        );
+        println!("extra           {}", serde_json::Value::Object(meta.extra.clone()));
     }
-    println!(
-        "training rows   {} (+{} validation)",
-        meta.report.training_rows, meta.report.validation_rows
-    );
+    println!("training rows   {} (+{} validation)", meta.report.training_rows, meta.report.validation_rows);
     println!("\n{}", meta.report.to_table());
     Ok(())
 }

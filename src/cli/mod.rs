@@ -12,11 +12,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "autoenc",
-    version,
-    about = "Autoencoders for tabular data: train, encode, score and flag anomalies"
-)]
+#[command(name = "autoenc", version, about = "Autoencoders for tabular data: train, encode, score and flag anomalies")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -57,11 +53,8 @@ pub fn init_logging(verbose: u8, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -102,6 +95,5 @@ pub fn path_display(path: &std::path::Path) -> String {
 
 /// Reads a model file with the path in the error.
 pub fn load_model(path: &PathBuf) -> anyhow::Result<autoenc::Autoencoder> {
-    autoenc::Autoencoder::load(path)
-        .map_err(|e| anyhow::anyhow!("cannot read model {}: {e}", path_display(path)))
+    autoenc::Autoencoder::load(path).map_err(|e| anyhow::anyhow!("cannot read model {}: {e}", path_display(path)))
 }

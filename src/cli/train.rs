@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use autoenc::io::table::{FeatureSelection, feature_matrix, read_table};
 use autoenc::{
-    Activation, Autoencoder, AutoencoderParams, EarlyStopping, LatentSize, Loss, Noise,
-    OptimizerKind, Scaling, Sparsity, Variant,
+    Activation, Autoencoder, AutoencoderParams, EarlyStopping, LatentSize, Loss, Noise, OptimizerKind, Scaling,
+    Sparsity, Variant,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -114,13 +114,7 @@ fn parse_sizes(text: &str) -> anyhow::Result<Vec<usize>> {
     if text == "none" || text.is_empty() {
         return Ok(Vec::new());
     }
-    text.split(',')
-        .map(|s| {
-            s.trim()
-                .parse::<usize>()
-                .with_context(|| format!("bad layer size '{s}'"))
-        })
-        .collect()
+    text.split(',').map(|s| s.trim().parse::<usize>().with_context(|| format!("bad layer size '{s}'"))).collect()
 }
 
 fn split_spec(spec: &str) -> (String, Vec<String>) {
@@ -149,15 +143,9 @@ fn variant_from(args: &TrainArgs, latent_hint: Option<usize>) -> anyhow::Result<
         "denoising" => {
             let (kind, v) = split_spec(args.noise.as_deref().unwrap_or("masking:0.3"));
             let noise = match kind.as_str() {
-                "masking" => Noise::Masking {
-                    fraction: number(&v, 0, "masking fraction")?,
-                },
-                "gaussian" => Noise::Gaussian {
-                    std: number(&v, 0, "gaussian std")?,
-                },
-                "salt-pepper" | "salt_pepper" => Noise::SaltPepper {
-                    fraction: number(&v, 0, "salt-pepper fraction")?,
-                },
+                "masking" => Noise::Masking { fraction: number(&v, 0, "masking fraction")? },
+                "gaussian" => Noise::Gaussian { std: number(&v, 0, "gaussian std")? },
+                "salt-pepper" | "salt_pepper" => Noise::SaltPepper { fraction: number(&v, 0, "salt-pepper fraction")? },
                 other => {
                     bail!("unknown noise '{other}': use masking:F, gaussian:STD or salt-pepper:F")
                 }
@@ -168,29 +156,16 @@ fn variant_from(args: &TrainArgs, latent_hint: Option<usize>) -> anyhow::Result<
             let default = format!("topk:{}", latent_hint.map_or(2, |k| (k / 2).max(1)));
             let (kind, v) = split_spec(args.sparsity.as_deref().unwrap_or(&default));
             let sparsity = match kind.as_str() {
-                "topk" | "top-k" | "top_k" => Sparsity::TopK {
-                    k: number(&v, 0, "top-k k")?,
-                },
-                "l1" => Sparsity::L1 {
-                    lambda: number(&v, 0, "L1 lambda")?,
-                },
-                "kl" => Sparsity::Kl {
-                    rho: number(&v, 0, "KL rho")?,
-                    beta: number(&v, 1, "KL beta")?,
-                },
+                "topk" | "top-k" | "top_k" => Sparsity::TopK { k: number(&v, 0, "top-k k")? },
+                "l1" => Sparsity::L1 { lambda: number(&v, 0, "L1 lambda")? },
+                "kl" => Sparsity::Kl { rho: number(&v, 0, "KL rho")?, beta: number(&v, 1, "KL beta")? },
                 other => bail!("unknown sparsity '{other}': use topk:K, l1:LAMBDA or kl:RHO:BETA"),
             };
             Variant::Sparse { sparsity }
         }
-        "contractive" => Variant::Contractive {
-            lambda: args.contractive_lambda.unwrap_or(0.1),
-        },
-        "variational" | "vae" => Variant::Variational {
-            beta: args.beta.unwrap_or(1.0),
-        },
-        other => bail!(
-            "unknown variant '{other}': use plain, denoising, sparse, contractive or variational"
-        ),
+        "contractive" => Variant::Contractive { lambda: args.contractive_lambda.unwrap_or(0.1) },
+        "variational" | "vae" => Variant::Variational { beta: args.beta.unwrap_or(1.0) },
+        other => bail!("unknown variant '{other}': use plain, denoising, sparse, contractive or variational"),
     }))
 }
 
@@ -198,30 +173,23 @@ fn variant_from(args: &TrainArgs, latent_hint: Option<usize>) -> anyhow::Result<
 pub fn params_from(args: &TrainArgs) -> anyhow::Result<AutoencoderParams> {
     let mut p = Autoencoder::params();
     if let Some(json) = &args.params_json {
-        let value: serde_json::Value =
-            serde_json::from_str(json).context("--params-json is not valid JSON")?;
+        let value: serde_json::Value = serde_json::from_str(json).context("--params-json is not valid JSON")?;
         p = p.merge_json(&value)?;
     }
     let fixed_latent = match args.latent.as_deref() {
         None => None,
         Some("auto") => {
-            p = p.latent(LatentSize::Auto {
-                explained_variance: args.explained_variance.unwrap_or(0.95),
-            });
+            p = p.latent(LatentSize::Auto { explained_variance: args.explained_variance.unwrap_or(0.95) });
             None
         }
         Some(n) => {
-            let k: usize = n
-                .parse()
-                .map_err(|_| anyhow::anyhow!("--latent must be a number or 'auto', got '{n}'"))?;
+            let k: usize = n.parse().map_err(|_| anyhow::anyhow!("--latent must be a number or 'auto', got '{n}'"))?;
             p = p.latent(LatentSize::Fixed(k));
             Some(k)
         }
     };
     if let (None, Some(v)) = (args.latent.as_deref(), args.explained_variance) {
-        p = p.latent(LatentSize::Auto {
-            explained_variance: v,
-        });
+        p = p.latent(LatentSize::Auto { explained_variance: v });
     }
     if let Some(variant) = variant_from(args, fixed_latent)? {
         p = p.variant(variant);
@@ -279,10 +247,7 @@ pub fn params_from(args: &TrainArgs) -> anyhow::Result<AutoencoderParams> {
     set!(contamination, contamination);
     set!(seed, seed);
     if let Some(patience) = args.patience {
-        p = p.early_stopping(Some(EarlyStopping {
-            patience,
-            min_relative_improvement: args.min_improvement,
-        }));
+        p = p.early_stopping(Some(EarlyStopping { patience, min_relative_improvement: args.min_improvement }));
     }
     if args.threshold.is_some() {
         p = p.threshold(args.threshold);
@@ -305,43 +270,25 @@ pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
         (None, None) => FeatureSelection::AllNumericExcept(args.features.exclude.clone()),
     };
     let (x, names) = feature_matrix(&table, &selection)?;
-    tracing::info!(
-        rows = x.nrows(),
-        features = x.ncols(),
-        variant = params.variant.name(),
-        "training"
-    );
+    tracing::info!(rows = x.nrows(), features = x.ncols(), variant = params.variant.name(), "training");
 
     let epochs = args.epochs.unwrap_or(params.epochs) as u64;
-    let bar = if progress {
-        ProgressBar::new(epochs)
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = if progress { ProgressBar::new(epochs) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{spinner} epoch {pos}/{len} [{bar:30}] {elapsed} loss {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
     let mut on_epoch = |e: &autoenc::EpochRecord| {
-        let val = e
-            .validation_loss
-            .map(|v| format!(" val {v:.5}"))
-            .unwrap_or_default();
+        let val = e.validation_loss.map(|v| format!(" val {v:.5}")).unwrap_or_default();
         bar.set_message(format!("{:.5}{val}", e.loss));
         bar.inc(1);
-        tracing::debug!(
-            epoch = e.epoch,
-            loss = e.loss,
-            validation = e.validation_loss,
-            "epoch done"
-        );
+        tracing::debug!(epoch = e.epoch, loss = e.loss, validation = e.validation_loss, "epoch done");
     };
     let model = match &args.warm_start {
         Some(path) => {
             let mut model = super::load_model(path)?;
-            if model.feature_names() != names.as_slice() && args.features.features_column.is_none()
-            {
+            if model.feature_names() != names.as_slice() && args.features.features_column.is_none() {
                 bail!(
                     "warm start: the data's features {:?} differ from the model's {:?}",
                     names,
@@ -354,17 +301,13 @@ pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
         None => {
             let mut model = params.fit_with(x.view(), names, &mut on_epoch)?;
             if let Some(col) = &args.features.features_column {
-                model
-                    .extra_mut()
-                    .insert(FEATURES_COLUMN_KEY.into(), col.clone().into());
+                model.extra_mut().insert(FEATURES_COLUMN_KEY.into(), col.clone().into());
             }
             model
         }
     };
     bar.finish_and_clear();
-    model
-        .save(&args.out)
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    model.save(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
     let last = model.report().epochs.last();
     tracing::info!(
         model = %args.out.display(),

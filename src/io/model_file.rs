@@ -74,18 +74,10 @@ fn tensors_of(model: &Autoencoder) -> Vec<NamedTensor> {
         .tensor_names()
         .into_iter()
         .zip(model.network.tensors())
-        .map(|((name, shape), values)| NamedTensor {
-            name,
-            dtype: Dtype::F32,
-            shape,
-            bytes: f32_bytes(values),
-        })
+        .map(|((name, shape), values)| NamedTensor { name, dtype: Dtype::F32, shape, bytes: f32_bytes(values) })
         .collect();
     let d = model.scaler.features();
-    for (name, values) in [
-        ("scaler.offset", &model.scaler.offset),
-        ("scaler.scale", &model.scaler.scale),
-    ] {
+    for (name, values) in [("scaler.offset", &model.scaler.offset), ("scaler.scale", &model.scaler.scale)] {
         out.push(NamedTensor {
             name: name.into(),
             dtype: Dtype::F32,
@@ -143,8 +135,7 @@ impl Autoencoder {
                     .map_err(|e| AutoencError::ModelFile(format!("tensor {}: {e}", t.name)))
             })
             .collect::<Result<Vec<_>>>()?;
-        safetensors::tensor::serialize(views, Some(info))
-            .map_err(|e| AutoencError::ModelFile(e.to_string()))
+        safetensors::tensor::serialize(views, Some(info)).map_err(|e| AutoencError::ModelFile(e.to_string()))
     }
 
     /// Writes the model file atomically: to a temporary file beside `path`, then renamed over it, so a
@@ -164,16 +155,10 @@ impl Autoencoder {
     /// Reads a model file.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| {
-            AutoencError::Io(std::io::Error::new(
-                e.kind(),
-                format!("{}: {e}", path.display()),
-            ))
-        })?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| AutoencError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
         Self::from_bytes(&bytes).map_err(|e| match e {
-            AutoencError::ModelFile(msg) => {
-                AutoencError::ModelFile(format!("{}: {msg}", path.display()))
-            }
+            AutoencError::ModelFile(msg) => AutoencError::ModelFile(format!("{}: {msg}", path.display())),
             other => other,
         })
     }
@@ -181,14 +166,10 @@ impl Autoencoder {
     /// Reads a model from the bytes of a model file (e.g. a SQL binary value).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let bad = |msg: String| AutoencError::ModelFile(msg);
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors container ({e})")))?;
-        let container =
-            SafeTensors::deserialize(bytes).map_err(|e| bad(format!("damaged container ({e})")))?;
-        let info = header
-            .metadata()
-            .as_ref()
-            .ok_or_else(|| bad("no metadata; not an autoenc model".into()))?;
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors container ({e})")))?;
+        let container = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("damaged container ({e})")))?;
+        let info = header.metadata().as_ref().ok_or_else(|| bad("no metadata; not an autoenc model".into()))?;
         if info.get("format").map(String::as_str) != Some(FORMAT_NAME) {
             return Err(bad("metadata does not mark an autoenc model".into()));
         }
@@ -197,22 +178,14 @@ impl Autoencoder {
             .and_then(|v| v.parse().ok())
             .ok_or_else(|| bad("missing or unreadable format_version".into()))?;
         if version > FORMAT_VERSION {
-            return Err(AutoencError::UnsupportedFormatVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
+            return Err(AutoencError::UnsupportedFormatVersion { found: version, supported: FORMAT_VERSION });
         }
-        let json = info
-            .get(FORMAT_NAME)
-            .ok_or_else(|| bad("missing model metadata".into()))?;
-        let meta: ModelMetadata =
-            serde_json::from_str(json).map_err(|e| bad(format!("unreadable metadata ({e})")))?;
+        let json = info.get(FORMAT_NAME).ok_or_else(|| bad("missing model metadata".into()))?;
+        let meta: ModelMetadata = serde_json::from_str(json).map_err(|e| bad(format!("unreadable metadata ({e})")))?;
 
         let arch = &meta.architecture;
         if meta.feature_names.len() != arch.inputs || arch.inputs == 0 || arch.latent == 0 {
-            return Err(bad(
-                "metadata is inconsistent (feature names vs. architecture)".into(),
-            ));
+            return Err(bad("metadata is inconsistent (feature names vs. architecture)".into()));
         }
         let mut network: Network<f32> = Network::zeros(arch);
         let mut tensors = Vec::new();
@@ -248,27 +221,17 @@ impl Autoencoder {
         let points = all.pop().map(|t| decode_f64(&t.bytes)).unwrap_or_default();
         let scale = all.pop().map(|t| decode_f32(&t.bytes)).unwrap_or_default();
         let offset = all.pop().map(|t| decode_f32(&t.bytes)).unwrap_or_default();
-        if scale.iter().any(|s| !s.is_finite() || *s == 0.0)
-            || offset.iter().any(|o| !o.is_finite())
-        {
+        if scale.iter().any(|s| !s.is_finite() || *s == 0.0) || offset.iter().any(|o| !o.is_finite()) {
             return Err(bad("scaler holds non-finite or zero values".into()));
         }
         Ok(Autoencoder {
             params: meta.params,
             architecture: meta.architecture,
             network,
-            scaler: Scaler {
-                kind: meta.scaling,
-                offset: offset.into(),
-                scale: scale.into(),
-            },
+            scaler: Scaler { kind: meta.scaling, offset: offset.into(), scale: scale.into() },
             feature_names: meta.feature_names,
             threshold: meta.threshold,
-            sketch: ScoreSketch {
-                points,
-                count: meta.sketch_count,
-                exact: meta.sketch_exact,
-            },
+            sketch: ScoreSketch { points, count: meta.sketch_count, exact: meta.sketch_exact },
             report: meta.report,
             explained_variance: meta.explained_variance,
             extra: meta.extra,
@@ -286,19 +249,11 @@ pub fn read_metadata(bytes: &[u8]) -> Result<ModelMetadata> {
         .as_ref()
         .and_then(|m| m.get(FORMAT_NAME))
         .ok_or_else(|| AutoencError::ModelFile("missing model metadata".into()))?;
-    serde_json::from_str(json)
-        .map_err(|e| AutoencError::ModelFile(format!("unreadable metadata ({e})")))
+    serde_json::from_str(json).map_err(|e| AutoencError::ModelFile(format!("unreadable metadata ({e})")))
 }
 
-fn read_tensor(
-    container: &SafeTensors,
-    name: &str,
-    dtype: Dtype,
-    shape: &[usize],
-) -> Result<NamedTensor> {
-    let view = container
-        .tensor(name)
-        .map_err(|_| AutoencError::ModelFile(format!("tensor '{name}' is missing")))?;
+fn read_tensor(container: &SafeTensors, name: &str, dtype: Dtype, shape: &[usize]) -> Result<NamedTensor> {
+    let view = container.tensor(name).map_err(|_| AutoencError::ModelFile(format!("tensor '{name}' is missing")))?;
     if view.dtype() != dtype || view.shape() != shape {
         return Err(AutoencError::ModelFile(format!(
             "tensor '{name}' is {:?} {:?}, expected {dtype:?} {shape:?}",
@@ -306,24 +261,13 @@ fn read_tensor(
             view.shape()
         )));
     }
-    Ok(NamedTensor {
-        name: name.into(),
-        dtype,
-        shape: shape.to_vec(),
-        bytes: view.data().to_vec(),
-    })
+    Ok(NamedTensor { name: name.into(), dtype, shape: shape.to_vec(), bytes: view.data().to_vec() })
 }
 
 fn decode_f32(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 fn decode_f64(bytes: &[u8]) -> Vec<f64> {
-    bytes
-        .chunks_exact(8)
-        .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-        .collect()
+    bytes.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect()
 }

@@ -26,18 +26,12 @@ pub enum FileFormat {
 
 impl FileFormat {
     pub fn from_path(path: &Path) -> Result<Self> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .unwrap_or("")
-            .to_ascii_lowercase();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
         match ext.as_str() {
             "parquet" | "pq" => Ok(FileFormat::Parquet),
             "csv" => Ok(FileFormat::Csv),
             "arrow" | "ipc" | "feather" | "arrows" => Ok(FileFormat::ArrowIpc),
-            _ => Err(AutoencError::UnsupportedFileType(
-                path.display().to_string(),
-            )),
+            _ => Err(AutoencError::UnsupportedFileType(path.display().to_string())),
         }
     }
 }
@@ -45,30 +39,20 @@ impl FileFormat {
 /// All rows of a file as one record batch.
 pub fn read_table(path: &Path) -> Result<RecordBatch> {
     let format = FileFormat::from_path(path)?;
-    let file = File::open(path).map_err(|e| {
-        AutoencError::Io(std::io::Error::new(
-            e.kind(),
-            format!("{}: {e}", path.display()),
-        ))
-    })?;
+    let file = File::open(path)
+        .map_err(|e| AutoencError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
     let (schema, batches): (SchemaRef, Vec<RecordBatch>) = match format {
         FileFormat::Parquet => {
             use arrow::record_batch::RecordBatchReader;
-            let reader =
-                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
-                    .build()?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
             let schema = reader.schema();
             (schema, reader.collect::<std::result::Result<_, _>>()?)
         }
         FileFormat::Csv => {
             let mut sniff = File::open(path)?;
-            let (schema, _) = arrow::csv::reader::Format::default()
-                .with_header(true)
-                .infer_schema(&mut sniff, None)?;
+            let (schema, _) = arrow::csv::reader::Format::default().with_header(true).infer_schema(&mut sniff, None)?;
             let schema = Arc::new(schema);
-            let reader = arrow::csv::ReaderBuilder::new(schema.clone())
-                .with_header(true)
-                .build(file)?;
+            let reader = arrow::csv::ReaderBuilder::new(schema.clone()).with_header(true).build(file)?;
             (schema, reader.collect::<std::result::Result<_, _>>()?)
         }
         FileFormat::ArrowIpc => match arrow::ipc::reader::FileReader::try_new(file, None) {
@@ -100,9 +84,7 @@ pub fn write_table(path: &Path, batch: &RecordBatch) -> Result<()> {
         }
         FileFormat::Csv => {
             let flat = flatten_lists(batch)?;
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(file);
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(file);
             writer.write(&flat)?;
         }
         FileFormat::ArrowIpc => {
@@ -126,14 +108,9 @@ pub fn flatten_lists(batch: &RecordBatch) -> Result<RecordBatch> {
                 let values = values.as_primitive::<Float32Type>();
                 let width = *width as usize;
                 for j in 0..width {
-                    let element: Float32Array = (0..list.len())
-                        .map(|i| (!list.is_null(i)).then(|| values.value(i * width + j)))
-                        .collect();
-                    fields.push(Field::new(
-                        format!("{}_{j}", field.name()),
-                        DataType::Float32,
-                        true,
-                    ));
+                    let element: Float32Array =
+                        (0..list.len()).map(|i| (!list.is_null(i)).then(|| values.value(i * width + j))).collect();
+                    fields.push(Field::new(format!("{}_{j}", field.name()), DataType::Float32, true));
                     columns.push(Arc::new(element));
                 }
             }
@@ -143,10 +120,7 @@ pub fn flatten_lists(batch: &RecordBatch) -> Result<RecordBatch> {
             }
         }
     }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// Which columns hold the features.
@@ -161,31 +135,18 @@ pub enum FeatureSelection {
 }
 
 fn is_numeric(dt: &DataType) -> bool {
-    dt.is_integer()
-        || dt.is_floating()
-        || matches!(dt, DataType::Decimal128(..) | DataType::Decimal256(..))
+    dt.is_integer() || dt.is_floating() || matches!(dt, DataType::Decimal128(..) | DataType::Decimal256(..))
 }
 
 fn column_by_name<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
-    batch
-        .column_by_name(name)
-        .ok_or_else(|| AutoencError::UnknownColumn {
-            name: name.to_string(),
-            available: batch
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+    batch.column_by_name(name).ok_or_else(|| AutoencError::UnknownColumn {
+        name: name.to_string(),
+        available: batch.schema().fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", "),
+    })
 }
 
 /// The feature matrix (`(rows, features)`, nulls as NaN) and the feature names.
-pub fn feature_matrix(
-    batch: &RecordBatch,
-    selection: &FeatureSelection,
-) -> Result<(Array2<f32>, Vec<String>)> {
+pub fn feature_matrix(batch: &RecordBatch, selection: &FeatureSelection) -> Result<(Array2<f32>, Vec<String>)> {
     match selection {
         FeatureSelection::Columns(names) => columns_matrix(batch, names),
         FeatureSelection::AllNumericExcept(excluded) => {
@@ -206,9 +167,7 @@ pub fn feature_matrix(
         }
         FeatureSelection::ListColumn(name) => {
             let matrix = list_matrix(column_by_name(batch, name)?, name, None)?;
-            let names = (0..matrix.ncols())
-                .map(|j| format!("{name}[{j}]"))
-                .collect();
+            let names = (0..matrix.ncols()).map(|j| format!("{name}[{j}]")).collect();
             Ok((matrix, names))
         }
     }
@@ -222,19 +181,12 @@ fn columns_matrix(batch: &RecordBatch, names: &[String]) -> Result<(Array2<f32>,
     for (j, name) in names.iter().enumerate() {
         let column = column_by_name(batch, name)?;
         if !is_numeric(column.data_type()) {
-            return Err(AutoencError::NonNumericColumn {
-                name: name.clone(),
-                dtype: column.data_type().to_string(),
-            });
+            return Err(AutoencError::NonNumericColumn { name: name.clone(), dtype: column.data_type().to_string() });
         }
         let values = cast(column, &DataType::Float32)?;
         let values = values.as_primitive::<Float32Type>();
         for (i, slot) in matrix.column_mut(j).iter_mut().enumerate() {
-            *slot = if values.is_null(i) {
-                f32::NAN
-            } else {
-                values.value(i)
-            };
+            *slot = if values.is_null(i) { f32::NAN } else { values.value(i) };
         }
     }
     Ok((matrix, names.to_vec()))
@@ -247,38 +199,23 @@ pub fn list_matrix(column: &ArrayRef, name: &str, expected: Option<usize>) -> Re
     let (values, offsets): (ArrayRef, Vec<usize>) = match column.data_type() {
         DataType::List(_) => {
             let list = column.as_list::<i32>();
-            (
-                list.values().clone(),
-                list.value_offsets().iter().map(|&o| o as usize).collect(),
-            )
+            (list.values().clone(), list.value_offsets().iter().map(|&o| o as usize).collect())
         }
         DataType::LargeList(_) => {
             let list = column.as_list::<i64>();
-            (
-                list.values().clone(),
-                list.value_offsets().iter().map(|&o| o as usize).collect(),
-            )
+            (list.values().clone(), list.value_offsets().iter().map(|&o| o as usize).collect())
         }
         DataType::FixedSizeList(_, width) => {
             let list = column.as_fixed_size_list();
             let w = *width as usize;
-            (
-                list.values().clone(),
-                (0..=rows).map(|i| (i + list.offset()) * w).collect(),
-            )
+            (list.values().clone(), (0..=rows).map(|i| (i + list.offset()) * w).collect())
         }
         other => {
-            return Err(AutoencError::NonNumericColumn {
-                name: name.to_string(),
-                dtype: other.to_string(),
-            });
+            return Err(AutoencError::NonNumericColumn { name: name.to_string(), dtype: other.to_string() });
         }
     };
     if !is_numeric(values.data_type()) {
-        return Err(AutoencError::NonNumericColumn {
-            name: name.to_string(),
-            dtype: column.data_type().to_string(),
-        });
+        return Err(AutoencError::NonNumericColumn { name: name.to_string(), dtype: column.data_type().to_string() });
     }
     let values = cast(&values, &DataType::Float32)?;
     let values = values.as_primitive::<Float32Type>();
@@ -302,11 +239,7 @@ pub fn list_matrix(column: &ArrayRef, name: &str, expected: Option<usize>) -> Re
             )));
         }
         for (j, k) in (start..end).enumerate() {
-            matrix[(i, j)] = if values.is_null(k) {
-                f32::NAN
-            } else {
-                values.value(k)
-            };
+            matrix[(i, j)] = if values.is_null(k) { f32::NAN } else { values.value(k) };
         }
     }
     Ok(matrix)

@@ -141,17 +141,11 @@ impl Activation {
     }
 
     /// Turns a gradient with respect to the outputs into one with respect to the pre-activations, in place.
-    pub fn backward_inplace<F: Real>(
-        self,
-        outputs: ndarray::ArrayView2<F>,
-        mut grad: ArrayViewMut2<F>,
-    ) {
+    pub fn backward_inplace<F: Real>(self, outputs: ndarray::ArrayView2<F>, mut grad: ArrayViewMut2<F>) {
         if self == Activation::Identity {
             return;
         }
-        Zip::from(&mut grad)
-            .and(&outputs)
-            .for_each(|g, &a| *g = *g * self.derivative_from_output(a));
+        Zip::from(&mut grad).and(&outputs).for_each(|g, &a| *g = *g * self.derivative_from_output(a));
     }
 }
 
@@ -164,16 +158,10 @@ impl std::fmt::Display for Activation {
 impl std::str::FromStr for Activation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Activation::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Activation::ALL.iter().map(|a| a.name()).collect();
-                format!(
-                    "unknown activation '{s}', expected one of {}",
-                    names.join(", ")
-                )
-            })
+        Activation::ALL.into_iter().find(|a| a.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Activation::ALL.iter().map(|a| a.name()).collect();
+            format!("unknown activation '{s}', expected one of {}", names.join(", "))
+        })
     }
 }
 
@@ -190,17 +178,11 @@ mod tests {
                 let a = act.apply(z);
                 let numeric = (act.apply(z + h) - act.apply(z - h)) / (2.0 * h);
                 let analytic = act.derivative_from_output(a);
-                assert!(
-                    (numeric - analytic).abs() < 1e-6,
-                    "{act} f'({z}): {numeric} vs {analytic}"
-                );
+                assert!((numeric - analytic).abs() < 1e-6, "{act} f'({z}): {numeric} vs {analytic}");
                 let d = |x: f64| act.derivative_from_output(act.apply(x));
                 let numeric2 = (d(z + h) - d(z - h)) / (2.0 * h);
                 let analytic2 = act.second_derivative_from_output(a);
-                assert!(
-                    (numeric2 - analytic2).abs() < 1e-5,
-                    "{act} f''({z}): {numeric2} vs {analytic2}"
-                );
+                assert!((numeric2 - analytic2).abs() < 1e-5, "{act} f''({z}): {numeric2} vs {analytic2}");
             }
         }
     }
@@ -212,11 +194,6 @@ mod tests {
             let json = serde_json::to_string(&act).unwrap();
             assert_eq!(json, format!("\"{}\"", act.name()));
         }
-        assert!(
-            "swish"
-                .parse::<Activation>()
-                .unwrap_err()
-                .contains("leaky_relu")
-        );
+        assert!("swish".parse::<Activation>().unwrap_err().contains("leaky_relu"));
     }
 }

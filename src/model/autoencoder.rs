@@ -13,6 +13,7 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use super::inference::mean_squared_error;
 use super::network::{Architecture, Network};
 use super::params::{AutoencoderParams, AutoencoderValidParams, Sparsity, Variant};
 use super::regularizer::top_k_mask;
@@ -122,19 +123,13 @@ impl Autoencoder {
         if !(value.is_finite() && value >= 0.0) {
             return Err(AutoencError::InvalidThreshold(value));
         }
-        self.threshold = Threshold {
-            value,
-            rule: crate::anomaly::ThresholdRule::Explicit,
-        };
+        self.threshold = Threshold { value, rule: crate::anomaly::ThresholdRule::Explicit };
         Ok(())
     }
 
     pub(crate) fn check_width(&self, got: usize) -> Result<()> {
         if got != self.n_features() {
-            return Err(AutoencError::DimensionMismatch {
-                expected: self.n_features(),
-                got,
-            });
+            return Err(AutoencError::DimensionMismatch { expected: self.n_features(), got });
         }
         Ok(())
     }
@@ -148,9 +143,7 @@ impl Autoencoder {
     pub(crate) fn code_of_scaled(&self, scaled: ArrayView2<f32>) -> Array2<f32> {
         let code = self.network.encode(scaled);
         match self.params.variant {
-            Variant::Sparse {
-                sparsity: Sparsity::TopK { k },
-            } => {
+            Variant::Sparse { sparsity: Sparsity::TopK { k } } => {
                 let keep = top_k_mask(code.view(), k);
                 code * keep
             }
@@ -165,14 +158,11 @@ impl Autoencoder {
         let mut reconstruction = self.network.decode(code.view());
         if let Some(mask) = &scaled.mask {
             for _ in 0..IMPUTATION_ROUNDS {
-                Zip::from(&mut input)
-                    .and(mask)
-                    .and(&reconstruction)
-                    .for_each(|v, &m, &r| {
-                        if m == 0.0 {
-                            *v = r;
-                        }
-                    });
+                Zip::from(&mut input).and(mask).and(&reconstruction).for_each(|v, &m, &r| {
+                    if m == 0.0 {
+                        *v = r;
+                    }
+                });
                 code = self.code_of_scaled(input.view());
                 reconstruction = self.network.decode(code.view());
             }
@@ -182,6 +172,9 @@ impl Autoencoder {
 
     /// Codes of `rows` (`(rows, latent)`); for a variational model, the posterior mean.
     pub fn encode(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if let Some(code) = self.encode_fast(rows)? {
+            return Ok(code);
+        }
         let scaled = self.scale(rows)?;
         Ok(self.forward_with_imputation(&scaled).0)
     }
@@ -189,16 +182,10 @@ impl Autoencoder {
     /// Rows in original units from codes (`(rows, latent)`).
     pub fn decode(&self, codes: ArrayView2<f32>) -> Result<Array2<f32>> {
         if codes.ncols() != self.latent_size() {
-            return Err(AutoencError::DimensionMismatch {
-                expected: self.latent_size(),
-                got: codes.ncols(),
-            });
+            return Err(AutoencError::DimensionMismatch { expected: self.latent_size(), got: codes.ncols() });
         }
         if let Some((row, _)) = codes.indexed_iter().find(|(_, v)| !v.is_finite()) {
-            return Err(AutoencError::InvalidInput(format!(
-                "code at row {} is not finite",
-                row.0
-            )));
+            return Err(AutoencError::InvalidInput(format!("code at row {} is not finite", row.0)));
         }
         let scaled = self.network.decode(codes);
         Ok(self.scaler.inverse(scaled.view()))
@@ -213,6 +200,9 @@ impl Autoencoder {
 
     /// Anomaly scores of `rows`.
     pub fn score(&self, rows: ArrayView2<f32>) -> Result<Array1<f64>> {
+        if let Some(scores) = self.score_fast(rows)? {
+            return Ok(scores);
+        }
         Ok(self.score_details(rows)?.scores)
     }
 
@@ -225,50 +215,37 @@ impl Autoencoder {
     pub(crate) fn score_scaled(&self, scaled: &Scaled) -> Result<ScoreDetails> {
         let (embedding, reconstruction, _) = self.forward_with_imputation(scaled);
         let mut errors = Array2::zeros(reconstruction.raw_dim());
-        Zip::from(&mut errors)
-            .and(&reconstruction)
-            .and(&scaled.values)
-            .for_each(|e, &r, &x| {
-                let d = r - x;
-                *e = d * d;
-            });
+        Zip::from(&mut errors).and(&reconstruction).and(&scaled.values).for_each(|e, &r, &x| {
+            let d = r - x;
+            *e = d * d;
+        });
         let mut scores = Array1::zeros(errors.nrows());
         match &scaled.mask {
             None => {
-                let width = errors.ncols() as f64;
                 Zip::from(&mut scores)
-                    .and(errors.rows())
-                    .for_each(|s, row| *s = row.iter().map(|&e| e as f64).sum::<f64>() / width);
+                    .and(reconstruction.rows())
+                    .and(scaled.values.rows())
+                    .for_each(|s, r, x| *s = mean_squared_error(r, x));
             }
             Some(mask) => {
-                for (row, ((s, mut errs), m)) in scores
-                    .iter_mut()
-                    .zip(errors.rows_mut())
-                    .zip(mask.rows())
-                    .enumerate()
-                {
+                for (row, ((s, mut errs), m)) in scores.iter_mut().zip(errors.rows_mut()).zip(mask.rows()).enumerate() {
                     let observed = m.sum();
                     if observed == 0.0 {
                         return Err(AutoencError::AllMissing { row });
                     }
-                    let mut total = 0.0f64;
+                    let mut total = 0.0f32;
                     Zip::from(&mut errs).and(&m).for_each(|e, &keep| {
                         if keep == 0.0 {
                             *e = f32::NAN;
                         } else {
-                            total += *e as f64;
+                            total += *e;
                         }
                     });
-                    *s = total / observed as f64;
+                    *s = total as f64 / observed as f64;
                 }
             }
         }
-        Ok(ScoreDetails {
-            embedding,
-            reconstruction_scaled: reconstruction,
-            feature_errors: errors,
-            scores,
-        })
+        Ok(ScoreDetails { embedding, reconstruction_scaled: reconstruction, feature_errors: errors, scores })
     }
 
     /// The fraction of training rows that scored lower than `score`.
@@ -287,25 +264,12 @@ impl Autoencoder {
             return Err(AutoencError::ZeroExplainK);
         }
         let details = self.score_details(rows)?;
-        Ok(details
-            .feature_errors
-            .outer_iter()
-            .map(|errors| self.top_contributions(errors, k))
-            .collect())
+        Ok(details.feature_errors.outer_iter().map(|errors| self.top_contributions(errors, k)).collect())
     }
 
     /// The `k` largest observed entries of one row of per-feature errors.
-    pub fn top_contributions(
-        &self,
-        errors: ndarray::ArrayView1<f32>,
-        k: usize,
-    ) -> Vec<Contribution> {
-        let mut ranked: Vec<(usize, f32)> = errors
-            .iter()
-            .copied()
-            .enumerate()
-            .filter(|(_, e)| !e.is_nan())
-            .collect();
+    pub fn top_contributions(&self, errors: ndarray::ArrayView1<f32>, k: usize) -> Vec<Contribution> {
+        let mut ranked: Vec<(usize, f32)> = errors.iter().copied().enumerate().filter(|(_, e)| !e.is_nan()).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         ranked
             .into_iter()
@@ -322,24 +286,17 @@ impl Autoencoder {
     /// models only.
     pub fn generate(&self, n: usize, seed: u64) -> Result<Array2<f32>> {
         if !self.is_variational() {
-            return Err(AutoencError::NotVariational(
-                self.params.variant.name().into(),
-            ));
+            return Err(AutoencError::NotVariational(self.params.variant.name().into()));
         }
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
-        let codes = Array2::from_shape_simple_fn((n, self.latent_size()), || {
-            StandardNormal.sample(&mut rng)
-        });
+        let codes = Array2::from_shape_simple_fn((n, self.latent_size()), || StandardNormal.sample(&mut rng));
         let scaled = self.network.decode(codes.view());
         Ok(self.scaler.inverse(scaled.view()))
     }
 
     /// Mean score of rows — a convenience for reports and tests.
     pub fn mean_score(&self, rows: ArrayView2<f32>) -> Result<f64> {
-        Ok(self
-            .score(rows)?
-            .mean_axis(Axis(0))
-            .map_or(f64::NAN, |m| m.into_scalar()))
+        Ok(self.score(rows)?.mean_axis(Axis(0)).map_or(f64::NAN, |m| m.into_scalar()))
     }
 }
 

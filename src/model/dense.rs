@@ -32,10 +32,7 @@ pub struct Dense<F> {
 impl<F: Real> Dense<F> {
     /// A zero layer: the starting value of a gradient accumulator.
     pub fn zeros(inputs: usize, outputs: usize) -> Self {
-        Dense {
-            weight: Array2::zeros((inputs, outputs)),
-            bias: Array1::zeros(outputs),
-        }
+        Dense { weight: Array2::zeros((inputs, outputs)), bias: Array1::zeros(outputs) }
     }
 
     /// A freshly initialised layer drawn from `rng`.
@@ -43,21 +40,16 @@ impl<F: Real> Dense<F> {
         let fan_in = inputs.max(1) as f64;
         let weight = match init {
             Init::He => {
-                let normal = Normal::new(0.0, (2.0 / fan_in).sqrt())
-                    .unwrap_or_else(|_| unreachable_normal());
+                let normal = Normal::new(0.0, (2.0 / fan_in).sqrt()).unwrap_or_else(|_| unreachable_normal());
                 Array2::from_shape_simple_fn((inputs, outputs), || real(normal.sample(rng)))
             }
             Init::Xavier => {
                 let limit = (6.0 / (fan_in + outputs as f64)).sqrt();
-                let uniform =
-                    Uniform::new_inclusive(-limit, limit).unwrap_or_else(|_| unreachable_uniform());
+                let uniform = Uniform::new_inclusive(-limit, limit).unwrap_or_else(|_| unreachable_uniform());
                 Array2::from_shape_simple_fn((inputs, outputs), || real(uniform.sample(rng)))
             }
         };
-        Dense {
-            weight,
-            bias: Array1::zeros(outputs),
-        }
+        Dense { weight, bias: Array1::zeros(outputs) }
     }
 
     pub fn inputs(&self) -> usize {
@@ -70,12 +62,7 @@ impl<F: Real> Dense<F> {
 
     /// Writes `x·W + b` into `out` (`(rows, outputs)`), reusing its memory.
     pub fn forward_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>) {
-        out.assign(
-            &self
-                .bias
-                .broadcast((x.nrows(), self.outputs()))
-                .expect("bias broadcasts over rows"),
-        );
+        out.assign(&self.bias.broadcast((x.nrows(), self.outputs())).expect("bias broadcasts over rows"));
         matmul_into(x, self.weight.view(), out, true);
     }
 
@@ -88,12 +75,7 @@ impl<F: Real> Dense<F> {
 
     /// Given `dL/dz` for this layer's pre-activations, adds `dL/dW` and `dL/db` into `grads` and returns
     /// `dL/dx` for the layer's input.
-    pub fn backward(
-        &self,
-        x: ArrayView2<F>,
-        grad_z: ArrayView2<F>,
-        grads: &mut Dense<F>,
-    ) -> Array2<F> {
+    pub fn backward(&self, x: ArrayView2<F>, grad_z: ArrayView2<F>, grads: &mut Dense<F>) -> Array2<F> {
         matmul_into(x.t(), grad_z, grads.weight.view_mut(), true);
         grads.bias += &grad_z.sum_axis(Axis(0));
         let mut grad_x = Array2::zeros((x.nrows(), self.inputs()));
@@ -162,10 +144,7 @@ mod tests {
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(1);
         let he = Dense::<f64>::init(400, 300, Init::He, &mut rng);
         let std = (he.weight.mapv(|w| w * w).mean().unwrap()).sqrt();
-        assert!(
-            (std - (2.0f64 / 400.0).sqrt()).abs() < 0.003,
-            "He std {std}"
-        );
+        assert!((std - (2.0f64 / 400.0).sqrt()).abs() < 0.003, "He std {std}");
         let xavier = Dense::<f64>::init(400, 300, Init::Xavier, &mut rng);
         let limit = (6.0f64 / 700.0).sqrt();
         assert!(xavier.weight.iter().all(|w| w.abs() <= limit));

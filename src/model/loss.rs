@@ -46,15 +46,10 @@ pub fn reconstruction_loss<F: Real>(
         }
     };
     match mask {
-        Some(mask) => Zip::from(&mut grad)
-            .and(&output)
-            .and(&target)
-            .and(&mask)
-            .for_each(|g, o, t, &m| visit(g, o, t, m)),
-        None => Zip::from(&mut grad)
-            .and(&output)
-            .and(&target)
-            .for_each(|g, o, t| visit(g, o, t, F::one())),
+        Some(mask) => {
+            Zip::from(&mut grad).and(&output).and(&target).and(&mask).for_each(|g, o, t, &m| visit(g, o, t, m))
+        }
+        None => Zip::from(&mut grad).and(&output).and(&target).for_each(|g, o, t| visit(g, o, t, F::one())),
     }
     (total * norm, grad)
 }
@@ -64,38 +59,17 @@ mod tests {
     use super::*;
     use ndarray::array;
 
-    fn check_gradient(
-        loss: Loss,
-        output: Array2<f64>,
-        target: Array2<f64>,
-        mask: Option<Array2<f64>>,
-    ) {
-        let (_, grad) = reconstruction_loss(
-            loss,
-            output.view(),
-            target.view(),
-            mask.as_ref().map(|m| m.view()),
-        );
+    fn check_gradient(loss: Loss, output: Array2<f64>, target: Array2<f64>, mask: Option<Array2<f64>>) {
+        let (_, grad) = reconstruction_loss(loss, output.view(), target.view(), mask.as_ref().map(|m| m.view()));
         let h = 1e-6;
         for idx in [(0, 0), (0, 2), (1, 1), (1, 2)] {
             let (mut plus, mut minus) = (output.clone(), output.clone());
             plus[idx] += h;
             minus[idx] -= h;
-            let f = |o: &Array2<f64>| {
-                reconstruction_loss(
-                    loss,
-                    o.view(),
-                    target.view(),
-                    mask.as_ref().map(|m| m.view()),
-                )
-                .0
-            };
+            let f =
+                |o: &Array2<f64>| reconstruction_loss(loss, o.view(), target.view(), mask.as_ref().map(|m| m.view())).0;
             let numeric = (f(&plus) - f(&minus)) / (2.0 * h);
-            assert!(
-                (numeric - grad[idx]).abs() < 1e-6,
-                "{loss:?} {idx:?}: {numeric} vs {}",
-                grad[idx]
-            );
+            assert!((numeric - grad[idx]).abs() < 1e-6, "{loss:?} {idx:?}: {numeric} vs {}", grad[idx]);
         }
     }
 
@@ -115,8 +89,7 @@ mod tests {
         let output = array![[1.0f64, 100.0], [2.0, 2.0]];
         let target = array![[0.0f64, 0.0], [2.0, 0.0]];
         let mask = array![[1.0f64, 0.0], [1.0, 1.0]];
-        let (value, grad) =
-            reconstruction_loss(Loss::Mse, output.view(), target.view(), Some(mask.view()));
+        let (value, grad) = reconstruction_loss(Loss::Mse, output.view(), target.view(), Some(mask.view()));
         assert!((value - (1.0 + 0.0 + 4.0) / 3.0).abs() < 1e-12);
         assert_eq!(grad[(0, 1)], 0.0);
         let (plain, _) = reconstruction_loss(Loss::Mse, output.view(), target.view(), None);

@@ -38,20 +38,13 @@ impl<F: Real> Mlp<F> {
             layers.push(Dense::init(pair[0], pair[1], scheme, rng));
             activations.push(activation);
         }
-        Mlp {
-            layers,
-            activations,
-        }
+        Mlp { layers, activations }
     }
 
     /// Same shapes, all zeros: a gradient accumulator.
     pub fn zeros_like(&self) -> Self {
         Mlp {
-            layers: self
-                .layers
-                .iter()
-                .map(|l| Dense::zeros(l.inputs(), l.outputs()))
-                .collect(),
+            layers: self.layers.iter().map(|l| Dense::zeros(l.inputs(), l.outputs())).collect(),
             activations: self.activations.clone(),
         }
     }
@@ -98,9 +91,6 @@ impl<F: Real> Mlp<F> {
 
     /// The same network in another float type.
     pub fn cast<G: Real>(&self) -> Mlp<G> {
-        Mlp {
-            layers: self.layers.iter().map(Dense::cast).collect(),
-            activations: self.activations.clone(),
-        }
+        Mlp { layers: self.layers.iter().map(Dense::cast).collect(), activations: self.activations.clone() }
     }
 }

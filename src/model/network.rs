@@ -86,55 +86,21 @@ impl Architecture {
         sizes.push(self.latent);
         sizes.extend(&self.decoder_hidden);
         sizes.push(self.inputs);
-        sizes
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<Vec<_>>()
-            .join(" -> ")
+        sizes.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" -> ")
     }
 }
 
 impl<F: Real> Network<F> {
     /// A freshly initialised network.
     pub fn init<R: Rng + ?Sized>(arch: &Architecture, init: Option<Init>, rng: &mut R) -> Self {
-        let encoder_last = if arch.variational {
-            arch.activation
-        } else {
-            arch.code_activation
-        };
-        let encoder = Mlp::build(
-            &arch.encoder_sizes(),
-            arch.activation,
-            encoder_last,
-            init,
-            rng,
-        );
+        let encoder_last = if arch.variational { arch.activation } else { arch.code_activation };
+        let encoder = Mlp::build(&arch.encoder_sizes(), arch.activation, encoder_last, init, rng);
         let heads = arch.variational.then(|| VariationalHeads {
-            mean: Dense::init(
-                arch.head_inputs(),
-                arch.latent,
-                init.unwrap_or(Init::Xavier),
-                rng,
-            ),
-            log_var: Dense::init(
-                arch.head_inputs(),
-                arch.latent,
-                init.unwrap_or(Init::Xavier),
-                rng,
-            ),
+            mean: Dense::init(arch.head_inputs(), arch.latent, init.unwrap_or(Init::Xavier), rng),
+            log_var: Dense::init(arch.head_inputs(), arch.latent, init.unwrap_or(Init::Xavier), rng),
         });
-        let decoder = Mlp::build(
-            &arch.decoder_sizes(),
-            arch.activation,
-            arch.output_activation,
-            init,
-            rng,
-        );
-        Network {
-            encoder,
-            heads,
-            decoder,
-        }
+        let decoder = Mlp::build(&arch.decoder_sizes(), arch.activation, arch.output_activation, init, rng);
+        Network { encoder, heads, decoder }
     }
 
     /// A network of the architecture's shape with every parameter zero (to be filled from a file).
@@ -200,10 +166,7 @@ impl<F: Real> Network<F> {
         self.layers()
             .into_iter()
             .flat_map(|(_, l)| {
-                [
-                    contiguous(l.weight.as_slice_memory_order()),
-                    contiguous(l.bias.as_slice_memory_order()),
-                ]
+                [contiguous(l.weight.as_slice_memory_order()), contiguous(l.bias.as_slice_memory_order())]
             })
             .collect()
     }
@@ -233,10 +196,7 @@ impl<F: Real> Network<F> {
     pub fn cast<G: Real>(&self) -> Network<G> {
         Network {
             encoder: self.encoder.cast(),
-            heads: self.heads.as_ref().map(|h| VariationalHeads {
-                mean: h.mean.cast(),
-                log_var: h.log_var.cast(),
-            }),
+            heads: self.heads.as_ref().map(|h| VariationalHeads { mean: h.mean.cast(), log_var: h.log_var.cast() }),
             decoder: self.decoder.cast(),
         }
     }

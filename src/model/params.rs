@@ -148,18 +148,14 @@ pub struct AutoencoderParams(AutoencoderValidParams);
 impl Default for AutoencoderParams {
     fn default() -> Self {
         AutoencoderParams(AutoencoderValidParams {
-            latent: LatentSize::Auto {
-                explained_variance: 0.95,
-            },
+            latent: LatentSize::Auto { explained_variance: 0.95 },
             hidden: None,
             decoder_hidden: None,
             activation: Activation::Relu,
             code_activation: None,
             output_activation: Activation::Identity,
             init: None,
-            variant: Variant::Denoising {
-                noise: Noise::Masking { fraction: 0.3 },
-            },
+            variant: Variant::Denoising { noise: Noise::Masking { fraction: 0.3 } },
             loss: Loss::Mse,
             scaling: Scaling::Standard,
             optimizer: OptimizerKind::Adam,
@@ -191,15 +187,11 @@ impl AutoencoderParams {
     /// configuration files, SQL options and command-line `--set` flags. Unknown keys are an error.
     pub fn merge_json(self, overrides: &serde_json::Value) -> Result<Self> {
         let serde_json::Value::Object(fields) = overrides else {
-            return Err(AutoencError::InvalidInput(format!(
-                "options must be a JSON object, got {overrides}"
-            )));
+            return Err(AutoencError::InvalidInput(format!("options must be a JSON object, got {overrides}")));
         };
         let mut current = serde_json::to_value(&self.0)?;
         let serde_json::Value::Object(target) = &mut current else {
-            return Err(AutoencError::InvalidInput(
-                "params did not serialise to an object".into(),
-            ));
+            return Err(AutoencError::InvalidInput("params did not serialise to an object".into()));
         };
         for (key, value) in fields {
             if !target.contains_key(key) {
@@ -342,9 +334,7 @@ impl AutoencoderParams {
         let p = &self.0;
         match p.latent {
             LatentSize::Fixed(0) => return Err(AutoencError::ZeroLatent),
-            LatentSize::Auto {
-                explained_variance: v,
-            } if !(v > 0.0 && v <= 1.0) => {
+            LatentSize::Auto { explained_variance: v } if !(v > 0.0 && v <= 1.0) => {
                 return Err(AutoencError::InvalidVarianceTarget(v));
             }
             _ => {}
@@ -368,9 +358,7 @@ impl AutoencoderParams {
             return Err(AutoencError::ZeroBatchSize);
         }
         if !(0.0..1.0).contains(&p.validation_fraction) {
-            return Err(AutoencError::InvalidValidationFraction(
-                p.validation_fraction,
-            ));
+            return Err(AutoencError::InvalidValidationFraction(p.validation_fraction));
         }
         if let Some(stop) = p.early_stopping {
             if p.validation_fraction == 0.0 {
@@ -380,9 +368,7 @@ impl AutoencoderParams {
                 return Err(AutoencError::ZeroPatience);
             }
             if !(0.0..1.0).contains(&stop.min_relative_improvement) {
-                return Err(AutoencError::InvalidMinImprovement(
-                    stop.min_relative_improvement,
-                ));
+                return Err(AutoencError::InvalidMinImprovement(stop.min_relative_improvement));
             }
         }
         if !(p.contamination > 0.0 && p.contamination <= 0.5) {
@@ -453,11 +439,7 @@ fn check_positive(name: &'static str, value: f64) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(AutoencError::InvalidHyperparameter {
-            name,
-            rule: "positive and finite",
-            value,
-        })
+        Err(AutoencError::InvalidHyperparameter { name, rule: "positive and finite", value })
     }
 }
 
@@ -465,11 +447,7 @@ fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
-        Err(AutoencError::InvalidHyperparameter {
-            name,
-            rule: "non-negative and finite",
-            value,
-        })
+        Err(AutoencError::InvalidHyperparameter { name, rule: "non-negative and finite", value })
     }
 }
 
@@ -478,12 +456,7 @@ impl AutoencoderValidParams {
     pub fn effective_code_activation(&self) -> Activation {
         match (self.code_activation, self.variant) {
             (Some(act), _) => act,
-            (
-                None,
-                Variant::Sparse {
-                    sparsity: Sparsity::Kl { .. },
-                },
-            ) => Activation::Sigmoid,
+            (None, Variant::Sparse { sparsity: Sparsity::Kl { .. } }) => Activation::Sigmoid,
             (None, _) => Activation::Identity,
         }
     }
@@ -491,10 +464,7 @@ impl AutoencoderValidParams {
     /// Whether the code may be as large as the input (sparse and variational codes do not collapse to the
     /// identity map the way a plain one does; a denoising one cannot copy its corrupted input either).
     pub fn allows_overcomplete_code(&self) -> bool {
-        matches!(
-            self.variant,
-            Variant::Sparse { .. } | Variant::Denoising { .. } | Variant::Variational { .. }
-        )
+        matches!(self.variant, Variant::Sparse { .. } | Variant::Denoising { .. } | Variant::Variational { .. })
     }
 
     /// Encoder hidden sizes for `inputs` features and a code of `latent` units.
@@ -537,12 +507,7 @@ mod tests {
         let p = Autoencoder::params;
         let cases: Vec<(AutoencoderParams, &str)> = vec![
             (p().latent(LatentSize::Fixed(0)), "ZeroLatent"),
-            (
-                p().latent(LatentSize::Auto {
-                    explained_variance: 1.5,
-                }),
-                "InvalidVarianceTarget",
-            ),
+            (p().latent(LatentSize::Auto { explained_variance: 1.5 }), "InvalidVarianceTarget"),
             (p().hidden(Some(vec![8, 0])), "ZeroHiddenSize"),
             (p().learning_rate(0.0), "InvalidLearningRate"),
             (p().learning_rate(f64::NAN), "InvalidLearningRate"),
@@ -551,71 +516,35 @@ mod tests {
             (p().batch_size(0), "ZeroBatchSize"),
             (p().validation_fraction(1.0), "InvalidValidationFraction"),
             (
-                p().early_stopping(Some(EarlyStopping {
-                    patience: 3,
-                    min_relative_improvement: 0.0,
-                })),
+                p().early_stopping(Some(EarlyStopping { patience: 3, min_relative_improvement: 0.0 })),
                 "EarlyStoppingWithoutValidation",
             ),
             (
                 p().validation_fraction(0.2)
-                    .early_stopping(Some(EarlyStopping {
-                        patience: 0,
-                        min_relative_improvement: 0.0,
-                    })),
+                    .early_stopping(Some(EarlyStopping { patience: 0, min_relative_improvement: 0.0 })),
                 "ZeroPatience",
             ),
             (p().contamination(0.0), "InvalidContamination"),
             (p().contamination(0.7), "InvalidContamination"),
             (p().threshold(Some(-1.0)), "InvalidThreshold"),
+            (p().variant(Variant::Sparse { sparsity: Sparsity::TopK { k: 0 } }), "InvalidTopK"),
             (
-                p().variant(Variant::Sparse {
-                    sparsity: Sparsity::TopK { k: 0 },
-                }),
-                "InvalidTopK",
-            ),
-            (
-                p().variant(Variant::Sparse {
-                    sparsity: Sparsity::Kl {
-                        rho: 0.05,
-                        beta: 1.0,
-                    },
-                })
-                .code_activation(Some(Activation::Relu)),
+                p().variant(Variant::Sparse { sparsity: Sparsity::Kl { rho: 0.05, beta: 1.0 } })
+                    .code_activation(Some(Activation::Relu)),
                 "KlNeedsSigmoidCode",
             ),
+            (p().variant(Variant::Sparse { sparsity: Sparsity::Kl { rho: 1.5, beta: 1.0 } }), "InvalidHyperparameter"),
             (
-                p().variant(Variant::Sparse {
-                    sparsity: Sparsity::Kl {
-                        rho: 1.5,
-                        beta: 1.0,
-                    },
-                }),
-                "InvalidHyperparameter",
-            ),
-            (
-                p().variant(Variant::Contractive { lambda: 0.1 })
-                    .hidden(Some(vec![16])),
+                p().variant(Variant::Contractive { lambda: 0.1 }).hidden(Some(vec![16])),
                 "ContractiveNeedsOneLayerEncoder",
             ),
-            (
-                p().variant(Variant::Variational { beta: -1.0 }),
-                "InvalidHyperparameter",
-            ),
-            (
-                p().variant(Variant::Denoising {
-                    noise: Noise::Masking { fraction: 1.0 },
-                }),
-                "InvalidHyperparameter",
-            ),
+            (p().variant(Variant::Variational { beta: -1.0 }), "InvalidHyperparameter"),
+            (p().variant(Variant::Denoising { noise: Noise::Masking { fraction: 1.0 } }), "InvalidHyperparameter"),
             (p().loss(Loss::Bce), "BceNeedsSigmoidOutput"),
         ];
         for (params, expected) in cases {
             let err = params.check().expect_err(expected);
-            assert!(
-                format!("{err:?}").starts_with(expected),
-                "expected {expected}, got {err:?}"
-            );
+            assert!(format!("{err:?}").starts_with(expected), "expected {expected}, got {err:?}");
         }
     }
 
@@ -624,29 +553,19 @@ mod tests {
         assert_eq!(auto_hidden(64, 8), vec![23]);
         assert_eq!(auto_hidden(6, 2), vec![4]);
         assert_eq!(auto_hidden(1000, 40), vec![128]);
-        let contractive = Autoencoder::params()
-            .variant(Variant::Contractive { lambda: 0.1 })
-            .check()
-            .unwrap();
+        let contractive = Autoencoder::params().variant(Variant::Contractive { lambda: 0.1 }).check().unwrap();
         assert!(contractive.encoder_hidden(20, 4).is_empty());
     }
 
     #[test]
     fn params_serialise_with_lowercase_names() {
         let params = Autoencoder::params()
-            .variant(Variant::Denoising {
-                noise: Noise::SaltPepper { fraction: 0.1 },
-            })
+            .variant(Variant::Denoising { noise: Noise::SaltPepper { fraction: 0.1 } })
             .check()
             .unwrap();
         let json = serde_json::to_string(&params).unwrap();
-        assert!(json.contains(
-            r#""variant":{"kind":"denoising","noise":{"kind":"salt_pepper","fraction":0.1}}"#
-        ));
-        assert!(
-            json.contains(r#""latent":{"auto":{"explained_variance":0.95}}"#),
-            "{json}"
-        );
+        assert!(json.contains(r#""variant":{"kind":"denoising","noise":{"kind":"salt_pepper","fraction":0.1}}"#));
+        assert!(json.contains(r#""latent":{"auto":{"explained_variance":0.95}}"#), "{json}");
         let back: AutoencoderValidParams = serde_json::from_str(&json).unwrap();
         assert_eq!(back, params);
     }

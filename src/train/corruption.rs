@@ -22,10 +22,7 @@ impl FeatureRange {
             data.fold_axis(ndarray::Axis(0), init, |&acc, &v| pick(acc, v))
                 .mapv(|v| if v.is_finite() { v } else { 0.0 })
         };
-        FeatureRange {
-            min: fold(f32::INFINITY, f32::min),
-            max: fold(f32::NEG_INFINITY, f32::max),
-        }
+        FeatureRange { min: fold(f32::INFINITY, f32::min), max: fold(f32::NEG_INFINITY, f32::max) }
     }
 }
 
@@ -45,23 +42,13 @@ pub fn corrupt<R: Rng + ?Sized>(
             });
         }
         Noise::Masking { fraction } => {
-            out.mapv_inplace(|v| {
-                if rng.random::<f32>() < fraction {
-                    0.0
-                } else {
-                    v
-                }
-            });
+            out.mapv_inplace(|v| if rng.random::<f32>() < fraction { 0.0 } else { v });
         }
         Noise::SaltPepper { fraction } => {
             for mut row in out.rows_mut() {
                 for (j, v) in row.iter_mut().enumerate() {
                     if rng.random::<f32>() < fraction {
-                        *v = if rng.random::<bool>() {
-                            range.max[j]
-                        } else {
-                            range.min[j]
-                        };
+                        *v = if rng.random::<bool>() { range.max[j] } else { range.min[j] };
                     }
                 }
             }
@@ -80,30 +67,15 @@ mod tests {
         let clean = Array2::from_shape_fn((200, 50), |(i, j)| ((i + j) % 7) as f32 * 0.1 + 0.05);
         let range = FeatureRange::of(clean.view());
         let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
-        let changed = |noisy: &Array2<f32>| {
-            noisy.iter().zip(&clean).filter(|(a, b)| a != b).count() as f64 / 10_000.0
-        };
+        let changed = |noisy: &Array2<f32>| noisy.iter().zip(&clean).filter(|(a, b)| a != b).count() as f64 / 10_000.0;
 
-        let masked = corrupt(
-            clean.view(),
-            Noise::Masking { fraction: 0.3 },
-            &range,
-            &mut rng,
-        );
+        let masked = corrupt(clean.view(), Noise::Masking { fraction: 0.3 }, &range, &mut rng);
         assert!((changed(&masked) - 0.3).abs() < 0.03);
         assert!(masked.iter().zip(&clean).all(|(a, b)| a == b || *a == 0.0));
 
-        let salted = corrupt(
-            clean.view(),
-            Noise::SaltPepper { fraction: 0.2 },
-            &range,
-            &mut rng,
-        );
-        let extremes = salted
-            .iter()
-            .zip(&clean)
-            .filter(|(a, b)| a != b)
-            .all(|(a, _)| *a == 0.05 || (*a - 0.65).abs() < 1e-6);
+        let salted = corrupt(clean.view(), Noise::SaltPepper { fraction: 0.2 }, &range, &mut rng);
+        let extremes =
+            salted.iter().zip(&clean).filter(|(a, b)| a != b).all(|(a, _)| *a == 0.05 || (*a - 0.65).abs() < 1e-6);
         assert!(extremes && (changed(&salted) - 0.2 * 6.0 / 7.0).abs() < 0.04);
 
         let gaussian = corrupt(clean.view(), Noise::Gaussian { std: 0.5 }, &range, &mut rng);

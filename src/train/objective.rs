@@ -12,9 +12,7 @@ use crate::model::activation::Activation;
 use crate::model::loss::reconstruction_loss;
 use crate::model::network::Network;
 use crate::model::params::{Loss, Sparsity, Variant};
-use crate::model::regularizer::{
-    LOG_VAR_LIMIT, contractive, gaussian_kl, kl_sparsity, l1_activity, top_k_mask,
-};
+use crate::model::regularizer::{LOG_VAR_LIMIT, contractive, gaussian_kl, kl_sparsity, l1_activity, top_k_mask};
 
 /// One mini-batch, already scaled, with missing values set to 0 and recorded in `mask`.
 pub struct Batch<'a, F> {
@@ -50,12 +48,7 @@ pub struct Objective {
 
 impl Objective {
     /// Loss of `batch` under `net`; adds the gradient into `grads` (which the caller zeroes).
-    pub fn loss_and_gradients<F: Real>(
-        &self,
-        net: &Network<F>,
-        batch: &Batch<F>,
-        grads: &mut Network<F>,
-    ) -> LossParts {
+    pub fn loss_and_gradients<F: Real>(&self, net: &Network<F>, batch: &Batch<F>, grads: &mut Network<F>) -> LossParts {
         let encoder_outputs = net.encoder.forward_train(batch.input);
         let hidden = encoder_outputs.last().map_or(batch.input, |h| h.view());
         let mut penalty = 0.0;
@@ -75,12 +68,7 @@ impl Objective {
                 variational = Some((mean, raw_log_var, log_var, std));
                 code
             }
-            (
-                _,
-                Variant::Sparse {
-                    sparsity: Sparsity::TopK { k },
-                },
-            ) => {
+            (_, Variant::Sparse { sparsity: Sparsity::TopK { k } }) => {
                 let mask = top_k_mask(hidden, k);
                 let code = &hidden * &mask;
                 keep = Some(mask);
@@ -91,52 +79,29 @@ impl Objective {
 
         let decoder_outputs = net.decoder.forward_train(code.view());
         let output = decoder_outputs.last().map_or(code.view(), |o| o.view());
-        let (reconstruction, grad_output) =
-            reconstruction_loss(self.loss, output, batch.target, batch.mask);
-        let mut grad_code = net.decoder.backward(
-            code.view(),
-            &decoder_outputs,
-            grad_output,
-            &mut grads.decoder,
-        );
+        let (reconstruction, grad_output) = reconstruction_loss(self.loss, output, batch.target, batch.mask);
+        let mut grad_code = net.decoder.backward(code.view(), &decoder_outputs, grad_output, &mut grads.decoder);
 
         let grad_hidden = match (variational, self.variant) {
             (Some((mean, raw_log_var, log_var, std)), Variant::Variational { beta }) => {
                 let heads = net.heads.as_ref().expect("variational network has heads");
-                let grad_heads = grads
-                    .heads
-                    .as_mut()
-                    .expect("variational gradients have heads");
+                let grad_heads = grads.heads.as_mut().expect("variational gradients have heads");
                 let noise = batch.noise.expect("variational batches carry noise");
                 let features = batch.target.ncols().max(1) as f64;
                 let scale = beta as f64 / (batch.target.nrows().max(1) as f64 * features);
-                let (kl, mut grad_mean, mut grad_log_var) =
-                    gaussian_kl(mean.view(), log_var.view(), scale);
+                let (kl, mut grad_mean, mut grad_log_var) = gaussian_kl(mean.view(), log_var.view(), scale);
                 penalty += kl;
                 grad_mean += &grad_code;
                 let limit: F = real(LOG_VAR_LIMIT);
-                Zip::from(&mut grad_log_var)
-                    .and(&grad_code)
-                    .and(&noise)
-                    .and(&std)
-                    .and(&raw_log_var)
-                    .for_each(|g, &dz, &eps, &s, &raw| {
+                Zip::from(&mut grad_log_var).and(&grad_code).and(&noise).and(&std).and(&raw_log_var).for_each(
+                    |g, &dz, &eps, &s, &raw| {
                         // z = mean + exp(log_var / 2) * eps; the clamp passes no gradient outside its range.
                         let through = *g + dz * eps * s * real(0.5);
-                        *g = if raw > limit || raw < -limit {
-                            F::zero()
-                        } else {
-                            through
-                        };
-                    });
-                let mut grad_hidden =
-                    heads
-                        .mean
-                        .backward(hidden, grad_mean.view(), &mut grad_heads.mean);
-                grad_hidden +=
-                    &heads
-                        .log_var
-                        .backward(hidden, grad_log_var.view(), &mut grad_heads.log_var);
+                        *g = if raw > limit || raw < -limit { F::zero() } else { through };
+                    },
+                );
+                let mut grad_hidden = heads.mean.backward(hidden, grad_mean.view(), &mut grad_heads.mean);
+                grad_hidden += &heads.log_var.backward(hidden, grad_log_var.view(), &mut grad_heads.log_var);
                 grad_hidden
             }
             (_, Variant::Sparse { sparsity }) => {
@@ -159,38 +124,17 @@ impl Objective {
             }
             (_, Variant::Contractive { lambda }) => {
                 // One-layer encoder (enforced by validation): the code is that layer's output.
-                let activation = net
-                    .encoder
-                    .activations
-                    .first()
-                    .copied()
-                    .unwrap_or(Activation::Identity);
-                if let (Some(layer), Some(grad_layer)) =
-                    (net.encoder.layers.first(), grads.encoder.layers.first_mut())
+                let activation = net.encoder.activations.first().copied().unwrap_or(Activation::Identity);
+                if let (Some(layer), Some(grad_layer)) = (net.encoder.layers.first(), grads.encoder.layers.first_mut())
                 {
-                    penalty += contractive(
-                        batch.input,
-                        layer,
-                        activation,
-                        hidden,
-                        lambda as f64,
-                        grad_layer,
-                    );
+                    penalty += contractive(batch.input, layer, activation, hidden, lambda as f64, grad_layer);
                 }
                 grad_code
             }
             _ => grad_code,
         };
-        net.encoder.backward(
-            batch.input,
-            &encoder_outputs,
-            grad_hidden,
-            &mut grads.encoder,
-        );
-        LossParts {
-            reconstruction,
-            penalty,
-        }
+        net.encoder.backward(batch.input, &encoder_outputs, grad_hidden, &mut grads.encoder);
+        LossParts { reconstruction, penalty }
     }
 
     /// The reconstruction loss of the deterministic forward pass (clean input, code = mean): what the
@@ -202,9 +146,7 @@ impl Objective {
         mask: Option<ArrayView2<F>>,
     ) -> f64 {
         let code = match self.variant {
-            Variant::Sparse {
-                sparsity: Sparsity::TopK { k },
-            } => {
+            Variant::Sparse { sparsity: Sparsity::TopK { k } } => {
                 let hidden = net.encode(target);
                 let keep = top_k_mask(hidden.view(), k);
                 hidden * keep

@@ -54,18 +54,11 @@ impl Optimizer for Adam {
         let step_size = (self.learning_rate * correction2.sqrt() / correction1) as f32;
         let eps = (self.epsilon * correction2.sqrt()) as f32;
         let decay = (self.learning_rate * self.weight_decay) as f32;
-        for (((param, is_weight), grad), (m, v)) in params
-            .into_iter()
-            .zip(grads)
-            .zip(self.first.iter_mut().zip(self.second.iter_mut()))
+        for (((param, is_weight), grad), (m, v)) in
+            params.into_iter().zip(grads).zip(self.first.iter_mut().zip(self.second.iter_mut()))
         {
             let decay = if is_weight { decay } else { 0.0 };
-            for (((p, &g), m), v) in param
-                .iter_mut()
-                .zip(grad)
-                .zip(m.iter_mut())
-                .zip(v.iter_mut())
-            {
+            for (((p, &g), m), v) in param.iter_mut().zip(grad).zip(m.iter_mut()).zip(v.iter_mut()) {
                 *m = b1 * *m + (1.0 - b1) * g;
                 *v = b2 * *v + (1.0 - b2) * g * g;
                 *p -= step_size * *m / (v.sqrt() + eps) + decay * *p;
@@ -88,12 +81,7 @@ pub struct Sgd {
 
 impl Sgd {
     pub fn new(learning_rate: f64, momentum: f64, weight_decay: f64) -> Self {
-        Sgd {
-            learning_rate,
-            momentum,
-            weight_decay,
-            velocity: Vec::new(),
-        }
+        Sgd { learning_rate, momentum, weight_decay, velocity: Vec::new() }
     }
 }
 
@@ -103,14 +91,8 @@ impl Optimizer for Sgd {
             self.velocity = params.iter().map(|(p, _)| vec![0.0; p.len()]).collect();
         }
         let (lr, mu) = (self.learning_rate as f32, self.momentum as f32);
-        for (((param, is_weight), grad), velocity) in
-            params.into_iter().zip(grads).zip(self.velocity.iter_mut())
-        {
-            let wd = if is_weight {
-                self.weight_decay as f32
-            } else {
-                0.0
-            };
+        for (((param, is_weight), grad), velocity) in params.into_iter().zip(grads).zip(self.velocity.iter_mut()) {
+            let wd = if is_weight { self.weight_decay as f32 } else { 0.0 };
             for ((p, &g), v) in param.iter_mut().zip(grad).zip(velocity.iter_mut()) {
                 *v = mu * *v + g;
                 *p -= lr * (*v + wd * *p);
@@ -124,12 +106,7 @@ impl Optimizer for Sgd {
 }
 
 /// The optimiser the params ask for.
-pub fn build(
-    kind: OptimizerKind,
-    learning_rate: f64,
-    momentum: f64,
-    weight_decay: f64,
-) -> Box<dyn Optimizer> {
+pub fn build(kind: OptimizerKind, learning_rate: f64, momentum: f64, weight_decay: f64) -> Box<dyn Optimizer> {
     match kind {
         OptimizerKind::Adam => Box::new(Adam::new(learning_rate, weight_decay)),
         OptimizerKind::Sgd => Box::new(Sgd::new(learning_rate, momentum, weight_decay)),
@@ -143,10 +120,7 @@ mod tests {
     /// Both optimisers must drive a convex quadratic `sum (p - 3)^2` to its minimum.
     #[test]
     fn optimisers_minimise_a_quadratic() {
-        for mut opt in [
-            build(OptimizerKind::Adam, 0.05, 0.9, 0.0),
-            build(OptimizerKind::Sgd, 0.05, 0.9, 0.0),
-        ] {
+        for mut opt in [build(OptimizerKind::Adam, 0.05, 0.9, 0.0), build(OptimizerKind::Sgd, 0.05, 0.9, 0.0)] {
             let mut p = vec![0.0f32, 10.0, -4.0];
             for _ in 0..2000 {
                 let g: Vec<f32> = p.iter().map(|x| 2.0 * (x - 3.0)).collect();
@@ -162,20 +136,14 @@ mod tests {
         let mut opt = Adam::new(0.01, 0.0);
         let mut p = vec![1.0f32, 1.0];
         opt.step(vec![(&mut p[..], true)], vec![&[1000.0, -0.001][..]]);
-        assert!(
-            (p[0] - 0.99).abs() < 1e-5 && (p[1] - 1.01).abs() < 1e-4,
-            "{p:?}"
-        );
+        assert!((p[0] - 0.99).abs() < 1e-5 && (p[1] - 1.01).abs() < 1e-4, "{p:?}");
     }
 
     #[test]
     fn weight_decay_skips_biases() {
         let mut opt = Sgd::new(0.1, 0.0, 0.5);
         let (mut w, mut b) = (vec![1.0f32], vec![1.0f32]);
-        opt.step(
-            vec![(&mut w[..], true), (&mut b[..], false)],
-            vec![&[0.0][..], &[0.0][..]],
-        );
+        opt.step(vec![(&mut w[..], true), (&mut b[..], false)], vec![&[0.0][..], &[0.0][..]]);
         assert_eq!((w[0], b[0]), (0.95, 1.0));
     }
 }

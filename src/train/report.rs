@@ -48,17 +48,14 @@ impl TrainingReport {
 
     /// The report as aligned text, one epoch a line.
     pub fn to_table(&self) -> String {
-        let mut out = String::from(
-            "epoch  kind         loss          recon         val_loss      lr         rows      ms\n",
-        );
+        let mut out =
+            String::from("epoch  kind         loss          recon         val_loss      lr         rows      ms\n");
         for e in &self.epochs {
             let kind = match e.kind {
                 EpochKind::Epoch => "epoch",
                 EpochKind::PartialFit => "partial_fit",
             };
-            let val = e
-                .validation_loss
-                .map_or("-".to_string(), |v| format!("{v:.6}"));
+            let val = e.validation_loss.map_or("-".to_string(), |v| format!("{v:.6}"));
             let ms = e.duration_ms.map_or("-".to_string(), |v| format!("{v:.1}"));
             out.push_str(&format!(
                 "{:<6} {:<12} {:<13.6} {:<13.6} {:<13} {:<10.2e} {:<9} {}\n",
@@ -66,10 +63,7 @@ impl TrainingReport {
             ));
         }
         if self.stopped_early {
-            out.push_str(&format!(
-                "stopped early; kept the weights of epoch {}\n",
-                self.best_epoch.unwrap_or(0)
-            ));
+            out.push_str(&format!("stopped early; kept the weights of epoch {}\n", self.best_epoch.unwrap_or(0)));
         }
         out
     }

@@ -44,9 +44,7 @@ impl Clone for TrainerState {
 
 impl std::fmt::Debug for TrainerState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrainerState")
-            .field("active", &self.optimizer.is_some())
-            .finish()
+        f.debug_struct("TrainerState").field("active", &self.optimizer.is_some()).finish()
     }
 }
 
@@ -88,31 +86,20 @@ fn check_training_data(data: ArrayView2<f32>, names: &[String]) -> Result<()> {
     check_finite_or_missing(data, names)
 }
 
-fn check_bce_range(
-    params: &AutoencoderValidParams,
-    scaled: &Scaled,
-    names: &[String],
-) -> Result<()> {
+fn check_bce_range(params: &AutoencoderValidParams, scaled: &Scaled, names: &[String]) -> Result<()> {
     if params.loss != Loss::Bce {
         return Ok(());
     }
     for ((row, j), &v) in scaled.values.indexed_iter() {
         if !(0.0..=1.0).contains(&v) {
-            return Err(AutoencError::BceOutOfRange {
-                feature: names[j].clone(),
-                row,
-                value: v,
-            });
+            return Err(AutoencError::BceOutOfRange { feature: names[j].clone(), row, value: v });
         }
     }
     Ok(())
 }
 
 /// Picks the code size and checks it against the input and the variant.
-fn resolve_latent(
-    params: &AutoencoderValidParams,
-    scaled: &Scaled,
-) -> Result<(usize, Option<Vec<f64>>)> {
+fn resolve_latent(params: &AutoencoderValidParams, scaled: &Scaled) -> Result<(usize, Option<Vec<f64>>)> {
     let inputs = scaled.values.ncols();
     let (latent, spectrum) = match params.latent {
         LatentSize::Fixed(k) => (k, None),
@@ -126,14 +113,9 @@ fn resolve_latent(
         }
     };
     if latent >= inputs && !params.allows_overcomplete_code() {
-        return Err(AutoencError::LatentNotSmaller {
-            latent,
-            input: inputs,
-        });
+        return Err(AutoencError::LatentNotSmaller { latent, input: inputs });
     }
-    if let Variant::Sparse {
-        sparsity: Sparsity::TopK { k },
-    } = params.variant
+    if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = params.variant
         && k > latent
     {
         return Err(AutoencError::InvalidTopK { k, latent });
@@ -163,10 +145,7 @@ pub fn fit(
         network,
         scaler,
         feature_names,
-        threshold: Threshold {
-            value: f64::INFINITY,
-            rule: ThresholdRule::Explicit,
-        },
+        threshold: Threshold { value: f64::INFINITY, rule: ThresholdRule::Explicit },
         sketch: ScoreSketch::from_sorted(&[]),
         report: TrainingReport::default(),
         explained_variance,
@@ -188,8 +167,7 @@ fn train_epochs(
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<()> {
     let params = model.params.clone();
-    let mut rng =
-        Pcg64Mcg::seed_from_u64(params.seed ^ SHUFFLE_STREAM ^ (model.report.next_epoch() as u64));
+    let mut rng = Pcg64Mcg::seed_from_u64(params.seed ^ SHUFFLE_STREAM ^ (model.report.next_epoch() as u64));
     let mut order: Vec<usize> = (0..all.rows()).collect();
     let validation_rows = (all.rows() as f64 * params.validation_fraction).floor() as usize;
     let (train, validation) = if validation_rows > 0 && validation_rows < all.rows() {
@@ -206,16 +184,8 @@ fn train_epochs(
     model.report.training_rows = train.rows();
     model.report.validation_rows = validation.as_ref().map_or(0, |v| v.rows());
 
-    let objective = Objective {
-        variant: params.variant,
-        loss: params.loss,
-    };
-    let mut optimizer = optimizer::build(
-        params.optimizer,
-        params.learning_rate,
-        params.momentum,
-        params.weight_decay,
-    );
+    let objective = Objective { variant: params.variant, loss: params.loss };
+    let mut optimizer = optimizer::build(params.optimizer, params.learning_rate, params.momentum, params.weight_decay);
     let mut grads = model.network.zeros_like();
     let mut best: Option<(f64, usize, Network<f32>)> = None;
     let mut since_best = 0;
@@ -226,15 +196,7 @@ fn train_epochs(
         if params.shuffle {
             indices.shuffle(&mut rng);
         }
-        let parts = run_batches(
-            model,
-            &objective,
-            optimizer.as_mut(),
-            &mut grads,
-            &train,
-            &indices,
-            &mut rng,
-        );
+        let parts = run_batches(model, &objective, optimizer.as_mut(), &mut grads, &train, &indices, &mut rng);
         if !parts.total().is_finite() {
             return Err(AutoencError::InvalidInput(format!(
                 "training diverged (loss {}) at epoch {}; lower the learning rate",
@@ -243,11 +205,7 @@ fn train_epochs(
             )));
         }
         let validation_loss = validation.as_ref().map(|v| {
-            objective.validation_loss(
-                &model.network,
-                v.scaled.values.view(),
-                v.scaled.mask.as_ref().map(|m| m.view()),
-            )
+            objective.validation_loss(&model.network, v.scaled.values.view(), v.scaled.mask.as_ref().map(|m| m.view()))
         });
         let record = EpochRecord {
             epoch: model.report.next_epoch(),
@@ -256,9 +214,7 @@ fn train_epochs(
             validation_loss,
             learning_rate: optimizer.learning_rate(),
             rows: train.rows(),
-            duration_ms: params
-                .record_timings
-                .then(|| started.elapsed().as_secs_f64() * 1e3),
+            duration_ms: params.record_timings.then(|| started.elapsed().as_secs_f64() * 1e3),
             kind: EpochKind::Epoch,
         };
         on_epoch(&record);
@@ -309,9 +265,7 @@ fn run_batches(
             _ => None,
         };
         let noise: Option<Array2<f32>> = model.architecture.variational.then(|| {
-            Array2::from_shape_simple_fn((chunk.len(), model.architecture.latent), || {
-                StandardNormal.sample(rng)
-            })
+            Array2::from_shape_simple_fn((chunk.len(), model.architecture.latent), || StandardNormal.sample(rng))
         });
         let batch = Batch {
             target: target.view(),
@@ -328,10 +282,7 @@ fn run_batches(
         seen += chunk.len();
     }
     let n = seen.max(1) as f64;
-    LossParts {
-        reconstruction: sum.reconstruction / n,
-        penalty: sum.penalty / n,
-    }
+    LossParts { reconstruction: sum.reconstruction / n, penalty: sum.penalty / n }
 }
 
 /// Sets the threshold and score sketch from the scores of `scaled` rows.
@@ -340,10 +291,7 @@ fn calibrate_scaled(model: &mut Autoencoder, scaled: &Scaled) -> Result<()> {
     let sorted = sorted_scores(scores.as_slice().unwrap_or(&scores.to_vec()));
     model.sketch = ScoreSketch::from_sorted(&sorted);
     model.threshold = match model.params.threshold {
-        Some(value) => Threshold {
-            value,
-            rule: ThresholdRule::Explicit,
-        },
+        Some(value) => Threshold { value, rule: ThresholdRule::Explicit },
         None => {
             let contamination = model.params.contamination;
             Threshold {
@@ -391,12 +339,7 @@ impl Autoencoder {
         let params = self.params.clone();
         let mut state = std::mem::take(&mut self.trainer);
         let optimizer = state.optimizer.get_or_insert_with(|| {
-            optimizer::build(
-                params.optimizer,
-                params.learning_rate,
-                params.momentum,
-                params.weight_decay,
-            )
+            optimizer::build(params.optimizer, params.learning_rate, params.momentum, params.weight_decay)
         });
         let rng = state.rng.get_or_insert_with(|| {
             Pcg64Mcg::seed_from_u64(params.seed ^ SHUFFLE_STREAM ^ self.report.next_epoch() as u64)
@@ -405,27 +348,13 @@ impl Autoencoder {
         if params.shuffle {
             indices.shuffle(rng);
         }
-        let objective = Objective {
-            variant: params.variant,
-            loss: params.loss,
-        };
+        let objective = Objective { variant: params.variant, loss: params.loss };
         let mut grads = self.network.zeros_like();
-        let parts = run_batches(
-            self,
-            &objective,
-            optimizer.as_mut(),
-            &mut grads,
-            &set,
-            &indices,
-            rng,
-        );
+        let parts = run_batches(self, &objective, optimizer.as_mut(), &mut grads, &set, &indices, rng);
         let learning_rate = optimizer.learning_rate();
         self.trainer = state;
         if !parts.total().is_finite() {
-            return Err(AutoencError::InvalidInput(format!(
-                "partial_fit diverged (loss {})",
-                parts.total()
-            )));
+            return Err(AutoencError::InvalidInput(format!("partial_fit diverged (loss {})", parts.total())));
         }
         let record = EpochRecord {
             epoch: self.report.next_epoch(),
@@ -434,9 +363,7 @@ impl Autoencoder {
             validation_loss: None,
             learning_rate,
             rows: set.rows(),
-            duration_ms: params
-                .record_timings
-                .then(|| started.elapsed().as_secs_f64() * 1e3),
+            duration_ms: params.record_timings.then(|| started.elapsed().as_secs_f64() * 1e3),
             kind: EpochKind::PartialFit,
         };
         self.report.epochs.push(record);
@@ -449,8 +376,7 @@ impl Autoencoder {
             return Err(AutoencError::EmptyInput);
         }
         let scaled = self.scale(data)?;
-        if matches!(self.threshold.rule, ThresholdRule::Explicit) && self.params.threshold.is_none()
-        {
+        if matches!(self.threshold.rule, ThresholdRule::Explicit) && self.params.threshold.is_none() {
             // A threshold set by hand after training stays; only the sketch moves.
             let explicit = self.threshold;
             calibrate_scaled(self, &scaled)?;
