@@ -5,9 +5,9 @@
 //! - tensors `encoder.{i}.weight|bias`, `encoder.mean|log_var.weight|bias` (variational),
 //!   `decoder.{i}.weight|bias` (all F32, weights as `(inputs, outputs)`), `scaler.offset`,
 //!   `scaler.scale` (F32) and `sketch.points` (F64, the training-score sketch);
-//! - metadata keys `format` = `autoenc`, `format_version`, and `autoenc` = the JSON of
-//!   [`ModelMetadata`]: params, architecture, feature names, threshold, training report, library version
-//!   and a CRC-32 of all tensor bytes.
+//! - one metadata key, `autoenc`, holding the JSON of [`ModelMetadata`]: format version, params,
+//!   architecture, feature names, threshold, training report, library version and a CRC-32 of all
+//!   tensor bytes (one key, because safetensors writes its metadata map in hash order).
 //!
 //! Loading checks the container, the format version, every tensor's dtype and shape against the stored
 //! architecture, and the checksum, so a truncated or corrupted file is an error — never a panic or a
@@ -30,6 +30,7 @@ use crate::train::trainer::TrainerState;
 
 /// The version this library writes; it reads this and every older one.
 pub const FORMAT_VERSION: u32 = 1;
+/// The metadata key that marks an autoenc model file.
 const FORMAT_NAME: &str = "autoenc";
 
 /// Everything in the file besides the tensors.
@@ -122,11 +123,9 @@ impl Autoencoder {
             extra: self.extra.clone(),
             tensor_crc32: checksum(&tensors),
         };
-        let info = HashMap::from([
-            ("format".to_string(), FORMAT_NAME.to_string()),
-            ("format_version".to_string(), FORMAT_VERSION.to_string()),
-            (FORMAT_NAME.to_string(), serde_json::to_string(&metadata)?),
-        ]);
+        // One metadata key only: safetensors writes its metadata map in hash order, and a single key
+        // keeps the file byte-for-byte reproducible.
+        let info = HashMap::from([(FORMAT_NAME.to_string(), serde_json::to_string(&metadata)?)]);
         let views = tensors
             .iter()
             .map(|t| {
@@ -169,20 +168,12 @@ impl Autoencoder {
         let (_, header) =
             SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors container ({e})")))?;
         let container = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("damaged container ({e})")))?;
-        let info = header.metadata().as_ref().ok_or_else(|| bad("no metadata; not an autoenc model".into()))?;
-        if info.get("format").map(String::as_str) != Some(FORMAT_NAME) {
-            return Err(bad("metadata does not mark an autoenc model".into()));
-        }
-        let version: u32 = info
-            .get("format_version")
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| bad("missing or unreadable format_version".into()))?;
-        if version > FORMAT_VERSION {
-            return Err(AutoencError::UnsupportedFormatVersion { found: version, supported: FORMAT_VERSION });
-        }
-        let json = info.get(FORMAT_NAME).ok_or_else(|| bad("missing model metadata".into()))?;
-        let meta: ModelMetadata = serde_json::from_str(json).map_err(|e| bad(format!("unreadable metadata ({e})")))?;
-
+        let json = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(FORMAT_NAME))
+            .ok_or_else(|| bad("no metadata; not an autoenc model".into()))?;
+        let meta = parse_metadata(json)?;
         let arch = &meta.architecture;
         if meta.feature_names.len() != arch.inputs || arch.inputs == 0 || arch.latent == 0 {
             return Err(bad("metadata is inconsistent (feature names vs. architecture)".into()));
@@ -248,8 +239,24 @@ pub fn read_metadata(bytes: &[u8]) -> Result<ModelMetadata> {
         .metadata()
         .as_ref()
         .and_then(|m| m.get(FORMAT_NAME))
-        .ok_or_else(|| AutoencError::ModelFile("missing model metadata".into()))?;
-    serde_json::from_str(json).map_err(|e| AutoencError::ModelFile(format!("unreadable metadata ({e})")))
+        .ok_or_else(|| AutoencError::ModelFile("no metadata; not an autoenc model".into()))?;
+    parse_metadata(json)
+}
+
+/// Checks the format marker and version before reading the rest, so that a newer file gets an
+/// "upgrade" message rather than a confusing field error.
+fn parse_metadata(json: &str) -> Result<ModelMetadata> {
+    let bad = |msg: String| AutoencError::ModelFile(msg);
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(format!("unreadable metadata ({e})")))?;
+    let version = value
+        .get("format_version")
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| bad("missing or unreadable format_version".into()))?;
+    let version = u32::try_from(version).unwrap_or(u32::MAX);
+    if version > FORMAT_VERSION {
+        return Err(AutoencError::UnsupportedFormatVersion { found: version, supported: FORMAT_VERSION });
+    }
+    serde_json::from_value(value).map_err(|e| bad(format!("unreadable metadata ({e})")))
 }
 
 fn read_tensor(container: &SafeTensors, name: &str, dtype: Dtype, shape: &[usize]) -> Result<NamedTensor> {
