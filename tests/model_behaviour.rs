@@ -198,12 +198,8 @@ fn thresholds_percentiles_and_detection_on_injected_anomalies() {
 fn early_stopping_keeps_the_best_epoch_and_reports_every_epoch() {
     let x = low_rank(1000, 8, 2, 0.3, 10);
     let stop = EarlyStopping { patience: 2, min_relative_improvement: 0.05 };
-    let model = Autoencoder::params()
-        .epochs(200)
-        .validation_fraction(0.2)
-        .early_stopping(Some(stop))
-        .fit(x.view())
-        .unwrap();
+    let model =
+        Autoencoder::params().epochs(200).validation_fraction(0.2).early_stopping(Some(stop)).fit(x.view()).unwrap();
     let report = model.report();
     assert!(report.stopped_early && report.epochs.len() < 200);
     assert_eq!(report.validation_rows, 200);
@@ -264,7 +260,8 @@ fn variational_models_generate_plausible_rows_and_others_refuse() {
     assert_eq!(generated.dim(), (500, 6));
     assert_eq!(generated, vae.generate(500, 7).unwrap(), "generation is seeded");
     // Generated rows look like the data: their per-feature means are within half a std of the data's.
-    let (data_mean, gen_mean) = (x.mean_axis(ndarray::Axis(0)).unwrap(), generated.mean_axis(ndarray::Axis(0)).unwrap());
+    let (data_mean, gen_mean) =
+        (x.mean_axis(ndarray::Axis(0)).unwrap(), generated.mean_axis(ndarray::Axis(0)).unwrap());
     for j in 0..6 {
         assert!((data_mean[j] - gen_mean[j]).abs() < 0.5 * vae.scaler().scale[j], "feature {j}");
     }
@@ -292,9 +289,16 @@ fn bad_input_is_a_clear_error() {
     assert!(matches!(err, AutoencError::LatentNotSmaller { latent: 5, input: 5 }));
     // Sparse codes may be overcomplete, but top-k cannot keep more units than the code has.
     assert!(
-        quick().variant(Variant::Sparse { sparsity: Sparsity::L1 { lambda: 0.01 } }).latent(LatentSize::Fixed(8)).fit(x.view()).is_ok()
+        quick()
+            .variant(Variant::Sparse { sparsity: Sparsity::L1 { lambda: 0.01 } })
+            .latent(LatentSize::Fixed(8))
+            .fit(x.view())
+            .is_ok()
     );
-    let err = quick().variant(Variant::Sparse { sparsity: Sparsity::TopK { k: 4 } }).latent(LatentSize::Fixed(3)).fit(x.view());
+    let err = quick()
+        .variant(Variant::Sparse { sparsity: Sparsity::TopK { k: 4 } })
+        .latent(LatentSize::Fixed(3))
+        .fit(x.view());
     assert!(matches!(err.unwrap_err(), AutoencError::InvalidTopK { k: 4, latent: 3 }));
     let err = quick()
         .scaling(Scaling::None)

@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a model on a Parquet, CSV or Arrow IPC file and save it.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Write the input rows plus their `embedding` (the code).
     Encode(infer::InferArgs),
     /// Write the input rows plus their `reconstruction` (original units, missing values filled in).
@@ -60,7 +60,7 @@ pub fn init_logging(verbose: u8, quiet: bool) {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let progress = !cli.quiet;
     match cli.command {
-        Command::Train(args) => train::run(args, progress),
+        Command::Train(args) => train::run(*args, progress),
         Command::Encode(args) => infer::run(args, infer::Output::Embedding),
         Command::Reconstruct(args) => infer::run(args, infer::Output::Reconstruction),
         Command::Score(args) => infer::run_score(args),

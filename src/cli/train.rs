@@ -32,10 +32,10 @@ pub struct TrainArgs {
     pub sparsity: Option<String>,
     /// Contractive penalty weight lambda [default: 0.1].
     #[arg(long)]
-    pub contractive_lambda: Option<f32>,
+    pub contractive_lambda: Option<f64>,
     /// Variational KL weight beta [default: 1.0].
     #[arg(long)]
-    pub beta: Option<f32>,
+    pub beta: Option<f64>,
     /// Code size: a number, or `auto` (PCA explained variance) [default: auto].
     #[arg(long)]
     pub latent: Option<String>,

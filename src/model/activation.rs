@@ -145,7 +145,7 @@ impl Activation {
         if self == Activation::Identity {
             return;
         }
-        Zip::from(&mut grad).and(&outputs).for_each(|g, &a| *g = *g * self.derivative_from_output(a));
+        Zip::from(&mut grad).and(&outputs).for_each(|g, &a| *g *= self.derivative_from_output(a));
     }
 }
 

@@ -25,11 +25,11 @@ pub enum LatentSize {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Noise {
     /// Adds `N(0, std²)` to every (standardised) feature.
-    Gaussian { std: f32 },
+    Gaussian { std: f64 },
     /// Sets a random `fraction` of the features of each row to 0 (the feature mean after scaling).
-    Masking { fraction: f32 },
+    Masking { fraction: f64 },
     /// Sets a random `fraction` of the features to the column's training minimum or maximum, half each.
-    SaltPepper { fraction: f32 },
+    SaltPepper { fraction: f64 },
 }
 
 /// How a sparse autoencoder keeps its code sparse.
@@ -40,9 +40,9 @@ pub enum Sparsity {
     /// gradients flow only through the kept units.
     TopK { k: usize },
     /// `lambda * mean_rows(sum_j |h_j|)` added to the loss.
-    L1 { lambda: f32 },
+    L1 { lambda: f64 },
     /// `beta * sum_j KL(rho || mean_rows h_j)` added to the loss; the code activation must be sigmoid.
-    Kl { rho: f32, beta: f32 },
+    Kl { rho: f64, beta: f64 },
 }
 
 /// The member of the autoencoder family to train.
@@ -56,9 +56,9 @@ pub enum Variant {
     /// A sparsity constraint on the code.
     Sparse { sparsity: Sparsity },
     /// `lambda * ||J_encoder(x)||_F^2` added to the loss (exact for one-layer encoders).
-    Contractive { lambda: f32 },
+    Contractive { lambda: f64 },
     /// Variational: Gaussian code with mean and log-variance heads, `beta`-weighted KL to N(0, I).
-    Variational { beta: f32 },
+    Variational { beta: f64 },
 }
 
 impl Variant {
@@ -382,13 +382,13 @@ impl AutoencoderParams {
         match p.variant {
             Variant::Plain => {}
             Variant::Denoising { noise } => match noise {
-                Noise::Gaussian { std } => check_positive("gaussian noise std", std as f64)?,
+                Noise::Gaussian { std } => check_positive("gaussian noise std", std)?,
                 Noise::Masking { fraction } | Noise::SaltPepper { fraction } => {
                     if !(fraction > 0.0 && fraction < 1.0) {
                         return Err(AutoencError::InvalidHyperparameter {
                             name: "corruption fraction",
                             rule: "in (0, 1)",
-                            value: fraction as f64,
+                            value: fraction,
                         });
                     }
                 }
@@ -399,16 +399,16 @@ impl AutoencoderParams {
                         return Err(AutoencError::InvalidTopK { k, latent: 0 });
                     }
                 }
-                Sparsity::L1 { lambda } => check_positive("L1 sparsity lambda", lambda as f64)?,
+                Sparsity::L1 { lambda } => check_positive("L1 sparsity lambda", lambda)?,
                 Sparsity::Kl { rho, beta } => {
                     if !(rho > 0.0 && rho < 1.0) {
                         return Err(AutoencError::InvalidHyperparameter {
                             name: "KL sparsity target rho",
                             rule: "in (0, 1)",
-                            value: rho as f64,
+                            value: rho,
                         });
                     }
-                    check_positive("KL sparsity beta", beta as f64)?;
+                    check_positive("KL sparsity beta", beta)?;
                     if let Some(act) = p.code_activation
                         && act != Activation::Sigmoid
                     {
@@ -417,7 +417,7 @@ impl AutoencoderParams {
                 }
             },
             Variant::Contractive { lambda } => {
-                check_positive("contractive lambda", lambda as f64)?;
+                check_positive("contractive lambda", lambda)?;
                 match &p.hidden {
                     Some(h) if h.is_empty() => {}
                     Some(h) => {
@@ -426,7 +426,7 @@ impl AutoencoderParams {
                     None => {} // the automatic architecture for contractive models is one layer
                 }
             }
-            Variant::Variational { beta } => check_positive("variational beta", beta as f64)?,
+            Variant::Variational { beta } => check_positive("variational beta", beta)?,
         }
         if p.loss == Loss::Bce && p.output_activation != Activation::Sigmoid {
             return Err(AutoencError::BceNeedsSigmoidOutput(p.output_activation));

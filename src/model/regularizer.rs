@@ -101,7 +101,7 @@ pub fn contractive<F: Real>(
     grads.bias += &through_z.sum_axis(Axis(0));
     // ∂/∂W_kj of c_j = 2 W_kj, weighted by sum_i f'(z_ij)².
     let weight_factor = squared.sum_axis(Axis(0)).mapv(|s| s * real::<F>(2.0) * scale);
-    grads.weight.zip_mut_with(&(&layer.weight * &weight_factor), |g, &d| *g = *g + d);
+    grads.weight.zip_mut_with(&(&layer.weight * &weight_factor), |g, &d| *g += d);
     value
 }
 

@@ -36,15 +36,18 @@ pub fn corrupt<R: Rng + ?Sized>(
     let mut out = clean.to_owned();
     match noise {
         Noise::Gaussian { std } => {
+            let std = std as f32;
             out.mapv_inplace(|v| {
                 let z: f32 = StandardNormal.sample(rng);
                 v + std * z
             });
         }
         Noise::Masking { fraction } => {
+            let fraction = fraction as f32;
             out.mapv_inplace(|v| if rng.random::<f32>() < fraction { 0.0 } else { v });
         }
         Noise::SaltPepper { fraction } => {
+            let fraction = fraction as f32;
             for mut row in out.rows_mut() {
                 for (j, v) in row.iter_mut().enumerate() {
                     if rng.random::<f32>() < fraction {

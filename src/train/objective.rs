@@ -88,7 +88,7 @@ impl Objective {
                 let grad_heads = grads.heads.as_mut().expect("variational gradients have heads");
                 let noise = batch.noise.expect("variational batches carry noise");
                 let features = batch.target.ncols().max(1) as f64;
-                let scale = beta as f64 / (batch.target.nrows().max(1) as f64 * features);
+                let scale = beta / (batch.target.nrows().max(1) as f64 * features);
                 let (kl, mut grad_mean, mut grad_log_var) = gaussian_kl(mean.view(), log_var.view(), scale);
                 penalty += kl;
                 grad_mean += &grad_code;
@@ -110,12 +110,12 @@ impl Objective {
                         grad_code *= keep.as_ref().expect("top-k mask was built");
                     }
                     Sparsity::L1 { lambda } => {
-                        let (value, grad) = l1_activity(hidden, lambda as f64);
+                        let (value, grad) = l1_activity(hidden, lambda);
                         penalty += value;
                         grad_code += &grad;
                     }
                     Sparsity::Kl { rho, beta } => {
-                        let (value, grad) = kl_sparsity(hidden, rho as f64, beta as f64);
+                        let (value, grad) = kl_sparsity(hidden, rho, beta);
                         penalty += value;
                         grad_code += &grad;
                     }
@@ -127,7 +127,7 @@ impl Objective {
                 let activation = net.encoder.activations.first().copied().unwrap_or(Activation::Identity);
                 if let (Some(layer), Some(grad_layer)) = (net.encoder.layers.first(), grads.encoder.layers.first_mut())
                 {
-                    penalty += contractive(batch.input, layer, activation, hidden, lambda as f64, grad_layer);
+                    penalty += contractive(batch.input, layer, activation, hidden, lambda, grad_layer);
                 }
                 grad_code
             }
