@@ -65,14 +65,13 @@ fn check(case: Case) {
     let names = net.tensor_names();
     let h = 1e-6;
     let mut checked = 0;
-    for (t, (name, _)) in names.iter().enumerate() {
-        for i in 0..analytic[t].len() {
+    for (t, ((name, _), tensor)) in names.iter().zip(&analytic).enumerate() {
+        for (i, &a) in tensor.iter().enumerate() {
             let mut plus = net.clone();
             plus.tensors_mut()[t].0[i] += h;
             let mut minus = net.clone();
             minus.tensors_mut()[t].0[i] -= h;
             let numeric = (loss_of(&plus) - loss_of(&minus)) / (2.0 * h);
-            let a = analytic[t][i];
             let tolerance = 1e-6 + 1e-4 * numeric.abs().max(a.abs());
             assert!((numeric - a).abs() < tolerance, "{}: {name}[{i}] numeric {numeric} vs analytic {a}", case.name);
             checked += 1;
