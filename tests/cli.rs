@@ -1,0 +1,202 @@
+//! The `autoenc` command line end to end: every subcommand on real files, and every bad input giving a
+//! clear message and a non-zero exit.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, FixedSizeListArray, Float32Array, Float64Array, RecordBatch};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema};
+use autoenc::Autoencoder;
+use autoenc::io::table::{FeatureSelection, feature_matrix, read_table, write_table};
+
+fn autoenc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_autoenc")).args(args).arg("--quiet").output().expect("binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = autoenc(args);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "autoenc {args:?} failed:\n{stdout}\n{stderr}");
+    stdout.into_owned()
+}
+
+/// Runs a command that must fail; returns its error message.
+fn fails(args: &[&str]) -> String {
+    let out = autoenc(args);
+    assert!(!out.status.success(), "autoenc {args:?} should have failed");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "autoenc {args:?} panicked: {stderr}");
+    stderr
+}
+
+/// A CSV of sensor rows with a label column (anomalies injected after row 300) and a text column.
+fn sensor_csv(dir: &Path, rows: usize) -> PathBuf {
+    let data = autoenc::synthetic::sensor_stream(rows, 5, 300, 0.05, 3);
+    let mut text = String::from("s0,s1,s2,s3,s4,label,site\n");
+    for (row, label) in data.rows.outer_iter().zip(&data.labels) {
+        let values: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        text.push_str(&format!("{},{},north\n", values.join(","), u8::from(*label)));
+    }
+    let path = dir.join("sensors.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn train_score_encode_reconstruct_inspect_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = sensor_csv(dir.path(), 1200);
+    let model = dir.path().join("m.ae");
+    let printed = ok(&["train", p(&csv), "--exclude", "label", "--out", p(&model), "--epochs", "10", "--latent", "2"]);
+    assert!(printed.contains("trained denoising (5 -> "), "{printed}");
+
+    // score: the file's scores are the library's scores for the same rows.
+    let scored = dir.path().join("scored.parquet");
+    ok(&["score", p(&model), p(&csv), "--out", p(&scored), "--explain", "2"]);
+    let batch = read_table(&scored).unwrap();
+    assert_eq!(batch.num_rows(), 1200);
+    for column in ["s0", "label", "site", "embedding", "score", "percentile", "is_anomaly", "explanation"] {
+        assert!(batch.column_by_name(column).is_some(), "missing {column}");
+    }
+    let loaded = Autoencoder::load(&model).unwrap();
+    let input = read_table(&csv).unwrap();
+    let names: Vec<String> = (0..5).map(|j| format!("s{j}")).collect();
+    let (x, _) = feature_matrix(&input, &FeatureSelection::Columns(names)).unwrap();
+    let expected = loaded.score(x.view()).unwrap();
+    let scores = batch.column_by_name("score").unwrap().as_primitive::<Float64Type>();
+    assert_eq!(scores.values().to_vec(), expected.to_vec(), "CLI scores equal library scores");
+    let embedding = batch.column_by_name("embedding").unwrap();
+    assert_eq!(
+        embedding.data_type(),
+        &DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), 2)
+    );
+    let explanation = batch.column_by_name("explanation").unwrap().as_string::<i32>();
+    assert_eq!(explanation.value(0).split(';').count(), 2);
+
+    // CSV output spreads the embedding over columns.
+    let encoded = dir.path().join("encoded.csv");
+    ok(&["encode", p(&model), p(&csv), "--out", p(&encoded)]);
+    let header = std::fs::read_to_string(&encoded).unwrap().lines().next().unwrap().to_string();
+    assert!(header.ends_with("embedding_0,embedding_1"), "{header}");
+
+    let reconstructed = dir.path().join("recon.arrow");
+    ok(&["reconstruct", p(&model), p(&csv), "--out", p(&reconstructed)]);
+    let recon = read_table(&reconstructed).unwrap();
+    let list = recon.column_by_name("reconstruction").unwrap().as_fixed_size_list().clone();
+    assert_eq!(list.value_length(), 5);
+
+    let inspect = ok(&["inspect", p(&model)]);
+    for needle in ["variant", "5 -> ", "threshold", "epoch", "s0, s1, s2, s3, s4"] {
+        assert!(inspect.contains(needle), "inspect lacks {needle}:\n{inspect}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(&["inspect", p(&model), "--json"])).unwrap();
+    assert_eq!(json["report"]["epochs"].as_array().unwrap().len(), 10);
+
+    let eval = ok(&["eval", p(&model), p(&csv), "--label-column", "label"]);
+    let auc: f64 =
+        eval.lines().find(|l| l.starts_with("ROC-AUC")).unwrap().split_whitespace().last().unwrap().parse().unwrap();
+    assert!(auc > 0.8, "{eval}");
+
+    // Warm start adds epochs to the report.
+    let warmer = dir.path().join("warm.ae");
+    ok(&["train", p(&csv), "--exclude", "label", "--out", p(&warmer), "--epochs", "3", "--warm-start", p(&model)]);
+    assert_eq!(Autoencoder::load(&warmer).unwrap().report().epochs.len(), 13);
+}
+
+#[test]
+fn same_seed_gives_byte_identical_model_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = sensor_csv(dir.path(), 500);
+    let (a, b) = (dir.path().join("a.ae"), dir.path().join("b.ae"));
+    for out in [&a, &b] {
+        ok(&["train", p(&csv), "--exclude", "label", "--out", p(out), "--epochs", "3", "--seed", "9", "--no-timings"]);
+    }
+    assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
+}
+
+#[test]
+fn list_column_features_and_variational_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = autoenc::synthetic::sensor_stream(600, 4, 600, 0.0, 5);
+    let values: Float32Array = data.rows.iter().copied().collect();
+    let field = Arc::new(Field::new("item", DataType::Float32, false));
+    let list = FixedSizeListArray::try_new(field, 4, Arc::new(values), None).unwrap();
+    let ids: Float64Array = (0..600).map(|i| i as f64).collect();
+    let schema = Schema::new(vec![
+        Field::new("id", DataType::Float64, false),
+        Field::new("features", list.data_type().clone(), false),
+    ]);
+    let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(ids), Arc::new(list)]).unwrap();
+    let input = dir.path().join("lists.parquet");
+    write_table(&input, &batch).unwrap();
+
+    let model = dir.path().join("vae.ae");
+    ok(&[
+        "train",
+        p(&input),
+        "--features-column",
+        "features",
+        "--variant",
+        "variational",
+        "--latent",
+        "2",
+        "--epochs",
+        "5",
+        "--out",
+        p(&model),
+    ]);
+    let scored = dir.path().join("scored.parquet");
+    ok(&["score", p(&model), p(&input), "--out", p(&scored)]);
+    assert_eq!(read_table(&scored).unwrap().num_rows(), 600);
+    let generated = ok(&["generate", p(&model), "-n", "7", "--seed", "1"]);
+    assert_eq!(generated.lines().count(), 8, "header plus 7 rows:\n{generated}");
+    assert!(generated.starts_with("features[0],features[1]"));
+}
+
+#[test]
+fn bad_inputs_fail_with_clear_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = sensor_csv(dir.path(), 400);
+    let model = dir.path().join("m.ae");
+    ok(&["train", p(&csv), "--features", "s0,s1,s2", "--out", p(&model), "--epochs", "2"]);
+    let out = dir.path().join("out.parquet");
+
+    assert!(
+        fails(&["train", p(&csv), "--features", "s0,nope", "--out", p(&model)]).contains("column 'nope' not found")
+    );
+    assert!(
+        fails(&["train", p(&csv), "--features", "s0,site", "--out", p(&model)])
+            .contains("column 'site' is not numeric")
+    );
+    let err =
+        fails(&["train", p(&csv), "--features", "s0,s1,s2", "--variant", "plain", "--latent", "3", "--out", p(&model)]);
+    assert!(err.contains("latent size 3 is not smaller than the 3 input features"), "{err}");
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "s0,s1,s2\n").unwrap();
+    assert!(fails(&["train", p(&empty), "--out", p(&model)]).contains("empty input"));
+    assert!(fails(&["score", p(&model), p(&empty), "--out", p(&out)]).contains("empty input"));
+    let other = dir.path().join("other.csv");
+    std::fs::write(&other, "s0,s1\n1,2\n").unwrap();
+    assert!(fails(&["score", p(&model), p(&other), "--out", p(&out)]).contains("column 's2' not found"));
+    let err = fails(&["score", p(&model), p(&csv), "--features", "s0,s1", "--out", p(&out)]);
+    assert!(err.contains("wrong dimension: the model expects 3 features, the input gives 2"), "{err}");
+    let infinite = dir.path().join("inf.csv");
+    std::fs::write(&infinite, "s0,s1,s2\n1,2,3\n1,inf,3\n").unwrap();
+    let err = fails(&["score", p(&model), p(&infinite), "--out", p(&out)]);
+    assert!(err.contains("infinite value at row 1, feature 's1'"), "{err}");
+    let garbage = dir.path().join("garbage.ae");
+    std::fs::write(&garbage, b"not a model at all").unwrap();
+    assert!(fails(&["score", p(&garbage), p(&csv), "--out", p(&out)]).contains("cannot read model"));
+    assert!(fails(&["inspect", p(&garbage)]).contains("cannot read model"));
+    assert!(fails(&["score", p(&dir.path().join("missing.ae")), p(&csv), "--out", p(&out)]).contains("missing.ae"));
+    assert!(fails(&["score", p(&model), p(&csv), "--out", "out.xlsx"]).contains("unsupported file type"));
+    assert!(fails(&["generate", p(&model)]).contains("not a variational model"));
+    assert!(fails(&["train", p(&csv), "--variant", "fancy", "--out", p(&model)]).contains("unknown variant"));
+    assert!(fails(&["train", p(&csv), "--exclude", "label", "--lr=-1", "--out", p(&model)]).contains("learning rate"));
+    assert!(fails(&["eval", p(&model), p(&csv), "--label-column", "nope"]).contains("nope"));
+}
