@@ -74,6 +74,15 @@ pub fn matmul_into<F: Real>(a: ArrayView2<F>, b: ArrayView2<F>, mut c: ArrayView
     }
 }
 
+/// Runs `work` compiled for the best vector instructions this CPU has (AVX-512, AVX2+FMA, or baseline),
+/// chosen at run time by `pulp` — the dispatcher `gemm` itself uses. The element-wise loops of the
+/// inference path (bias, activation, finiteness check, per-row error) go through here; built for
+/// baseline x86-64 they would run at SSE2 width. `work` and what it calls should be `#[inline(always)]`.
+#[inline(always)]
+pub fn vectorized<R>(work: impl FnOnce() -> R) -> R {
+    pulp::Arch::new().dispatch(work)
+}
+
 /// `a · b` into a new array.
 pub fn matmul<F: Real>(a: ArrayView2<F>, b: ArrayView2<F>) -> ndarray::Array2<F> {
     let mut c = ndarray::Array2::zeros((a.nrows(), b.ncols()));

@@ -8,24 +8,18 @@
 //! features, in scaled units (for a variational model: of the decoded posterior mean — deterministic,
 //! and comparable with the other variants).
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
-use super::inference::mean_squared_error;
 use super::network::{Architecture, Network};
-use super::params::{AutoencoderParams, AutoencoderValidParams, Sparsity, Variant};
-use super::regularizer::top_k_mask;
+use super::params::{AutoencoderParams, AutoencoderValidParams};
 use crate::anomaly::{ScoreSketch, Threshold};
 use crate::error::{AutoencError, Result};
-use crate::preprocess::{Scaled, Scaler};
+use crate::preprocess::Scaler;
 use crate::train::report::TrainingReport;
 use crate::train::trainer::TrainerState;
-
-/// Rounds of iterative imputation for rows with missing values: fill with the mean, reconstruct, put the
-/// reconstruction in the gaps, repeat. Three rounds settle to within f32 noise on our test data.
-pub const IMPUTATION_ROUNDS: usize = 3;
 
 /// A trained model. Build one with [`Autoencoder::params`] and `fit`, or load one with
 /// [`Autoencoder::load`].
@@ -134,51 +128,6 @@ impl Autoencoder {
         Ok(())
     }
 
-    pub(crate) fn scale(&self, rows: ArrayView2<f32>) -> Result<Scaled> {
-        self.check_width(rows.ncols())?;
-        self.scaler.transform(rows, &self.feature_names)
-    }
-
-    /// The code of scaled, fully observed rows (top-k sparsity applied).
-    pub(crate) fn code_of_scaled(&self, scaled: ArrayView2<f32>) -> Array2<f32> {
-        let code = self.network.encode(scaled);
-        match self.params.variant {
-            Variant::Sparse { sparsity: Sparsity::TopK { k } } => {
-                let keep = top_k_mask(code.view(), k);
-                code * keep
-            }
-            _ => code,
-        }
-    }
-
-    /// Forward pass with iterative imputation of missing entries; returns (code, reconstruction, filled input).
-    fn forward_with_imputation(&self, scaled: &Scaled) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
-        let mut input = scaled.values.clone();
-        let mut code = self.code_of_scaled(input.view());
-        let mut reconstruction = self.network.decode(code.view());
-        if let Some(mask) = &scaled.mask {
-            for _ in 0..IMPUTATION_ROUNDS {
-                Zip::from(&mut input).and(mask).and(&reconstruction).for_each(|v, &m, &r| {
-                    if m == 0.0 {
-                        *v = r;
-                    }
-                });
-                code = self.code_of_scaled(input.view());
-                reconstruction = self.network.decode(code.view());
-            }
-        }
-        (code, reconstruction, input)
-    }
-
-    /// Codes of `rows` (`(rows, latent)`); for a variational model, the posterior mean.
-    pub fn encode(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
-        if let Some(code) = self.encode_fast(rows)? {
-            return Ok(code);
-        }
-        let scaled = self.scale(rows)?;
-        Ok(self.forward_with_imputation(&scaled).0)
-    }
-
     /// Rows in original units from codes (`(rows, latent)`).
     pub fn decode(&self, codes: ArrayView2<f32>) -> Result<Array2<f32>> {
         if codes.ncols() != self.latent_size() {
@@ -189,63 +138,6 @@ impl Autoencoder {
         }
         let scaled = self.network.decode(codes);
         Ok(self.scaler.inverse(scaled.view()))
-    }
-
-    /// Reconstructions of `rows` in original units; missing inputs come back filled in.
-    pub fn reconstruct(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
-        let scaled = self.scale(rows)?;
-        let reconstruction = self.forward_with_imputation(&scaled).1;
-        Ok(self.scaler.inverse(reconstruction.view()))
-    }
-
-    /// Anomaly scores of `rows`.
-    pub fn score(&self, rows: ArrayView2<f32>) -> Result<Array1<f64>> {
-        if let Some(scores) = self.score_fast(rows)? {
-            return Ok(scores);
-        }
-        Ok(self.score_details(rows)?.scores)
-    }
-
-    /// Codes, reconstructions, per-feature errors and scores in one pass.
-    pub fn score_details(&self, rows: ArrayView2<f32>) -> Result<ScoreDetails> {
-        let scaled = self.scale(rows)?;
-        self.score_scaled(&scaled)
-    }
-
-    pub(crate) fn score_scaled(&self, scaled: &Scaled) -> Result<ScoreDetails> {
-        let (embedding, reconstruction, _) = self.forward_with_imputation(scaled);
-        let mut errors = Array2::zeros(reconstruction.raw_dim());
-        Zip::from(&mut errors).and(&reconstruction).and(&scaled.values).for_each(|e, &r, &x| {
-            let d = r - x;
-            *e = d * d;
-        });
-        let mut scores = Array1::zeros(errors.nrows());
-        match &scaled.mask {
-            None => {
-                Zip::from(&mut scores)
-                    .and(reconstruction.rows())
-                    .and(scaled.values.rows())
-                    .for_each(|s, r, x| *s = mean_squared_error(r, x));
-            }
-            Some(mask) => {
-                for (row, ((s, mut errs), m)) in scores.iter_mut().zip(errors.rows_mut()).zip(mask.rows()).enumerate() {
-                    let observed = m.sum();
-                    if observed == 0.0 {
-                        return Err(AutoencError::AllMissing { row });
-                    }
-                    let mut total = 0.0f32;
-                    Zip::from(&mut errs).and(&m).for_each(|e, &keep| {
-                        if keep == 0.0 {
-                            *e = f32::NAN;
-                        } else {
-                            total += *e;
-                        }
-                    });
-                    *s = total as f64 / observed as f64;
-                }
-            }
-        }
-        Ok(ScoreDetails { embedding, reconstruction_scaled: reconstruction, feature_errors: errors, scores })
     }
 
     /// The fraction of training rows that scored lower than `score`.

@@ -155,7 +155,7 @@ pub fn fit(
     let range = FeatureRange::of(scaled.values.view());
     let all = TrainingSet { scaled, range };
     train_epochs(&mut model, &all, params.epochs, on_epoch)?;
-    calibrate_scaled(&mut model, &all.scaled)?;
+    calibrate(&mut model, data)?;
     Ok(model)
 }
 
@@ -285,9 +285,9 @@ fn run_batches(
     LossParts { reconstruction: sum.reconstruction / n, penalty: sum.penalty / n }
 }
 
-/// Sets the threshold and score sketch from the scores of `scaled` rows.
-fn calibrate_scaled(model: &mut Autoencoder, scaled: &Scaled) -> Result<()> {
-    let scores = model.score_scaled(scaled)?.scores;
+/// Sets the threshold and score sketch from the scores of `rows` (raw units).
+fn calibrate(model: &mut Autoencoder, rows: ArrayView2<f32>) -> Result<()> {
+    let scores = model.score(rows)?;
     let sorted = sorted_scores(scores.as_slice().unwrap_or(&scores.to_vec()));
     model.sketch = ScoreSketch::from_sorted(&sorted);
     model.threshold = match model.params.threshold {
@@ -317,12 +317,13 @@ impl Autoencoder {
         }
         self.check_width(data.ncols())?;
         check_training_data(data, &self.feature_names)?;
-        let scaled = self.scale(data)?;
+        self.check_width(data.ncols())?;
+        let scaled = self.scaler.transform(data, &self.feature_names)?;
         check_bce_range(&self.params, &scaled, &self.feature_names)?;
         let range = FeatureRange::of(scaled.values.view());
         let all = TrainingSet { scaled, range };
         train_epochs(self, &all, epochs, on_epoch)?;
-        calibrate_scaled(self, &all.scaled)
+        calibrate(self, data)
     }
 
     /// Incremental training on one batch of rows: one pass of mini-batch steps over `data`, keeping the
@@ -331,7 +332,8 @@ impl Autoencoder {
     pub fn partial_fit(&mut self, data: ArrayView2<f32>) -> Result<f64> {
         self.check_width(data.ncols())?;
         check_training_data(data, &self.feature_names)?;
-        let scaled = self.scale(data)?;
+        self.check_width(data.ncols())?;
+        let scaled = self.scaler.transform(data, &self.feature_names)?;
         check_bce_range(&self.params, &scaled, &self.feature_names)?;
         let range = FeatureRange::of(scaled.values.view());
         let set = TrainingSet { scaled, range };
@@ -375,14 +377,13 @@ impl Autoencoder {
         if data.nrows() == 0 {
             return Err(AutoencError::EmptyInput);
         }
-        let scaled = self.scale(data)?;
         if matches!(self.threshold.rule, ThresholdRule::Explicit) && self.params.threshold.is_none() {
             // A threshold set by hand after training stays; only the sketch moves.
             let explicit = self.threshold;
-            calibrate_scaled(self, &scaled)?;
+            calibrate(self, data)?;
             self.threshold = explicit;
             return Ok(());
         }
-        calibrate_scaled(self, &scaled)
+        calibrate(self, data)
     }
 }
