@@ -168,6 +168,17 @@ impl Activation {
         if self == Activation::Identity {
             return;
         }
+        if let (Some(g), Some(a)) = (grad.as_slice_mut(), outputs.as_slice()) {
+            crate::linalg::vectorized(
+                #[inline(always)]
+                || {
+                    for i in 0..g.len().min(a.len()) {
+                        g[i] *= self.derivative_from_output(a[i]);
+                    }
+                },
+            );
+            return;
+        }
         Zip::from(&mut grad).and(&outputs).for_each(|g, &a| *g *= self.derivative_from_output(a));
     }
 }

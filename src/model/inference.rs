@@ -24,7 +24,7 @@ use super::dense::Dense;
 use super::params::{Sparsity, Variant};
 use super::regularizer::top_k_mask;
 use crate::error::{AutoencError, Result};
-use crate::linalg::{matmul_into, vectorized};
+use crate::linalg::vectorized;
 use crate::preprocess::scale_value;
 
 /// Rounds of iterative imputation for rows with missing values. Three rounds settle to within f32
@@ -44,15 +44,6 @@ fn view_mut(buffer: &mut Vec<f32>, rows: usize, cols: usize) -> ArrayViewMut2<'_
 
 fn view(buffer: &[f32], rows: usize, cols: usize) -> ArrayView2<'_, f32> {
     ArrayView2::from_shape((rows, cols), &buffer[..rows * cols]).expect("buffer sized to the shape")
-}
-
-/// `out = x·W + b` with the bias written row by row (a broadcast assign is several times slower).
-fn dense_into(layer: &Dense<f32>, x: ArrayView2<f32>, mut out: ArrayViewMut2<f32>) {
-    let bias = layer.bias.as_slice().expect("owned bias is contiguous");
-    for mut row in out.rows_mut() {
-        row.as_slice_mut().expect("scratch rows are contiguous").copy_from_slice(bias);
-    }
-    matmul_into(x, layer.weight.view(), out, true);
 }
 
 /// Whether every value is finite, in a form the compiler vectorises (sixteen independent lanes).
@@ -196,7 +187,7 @@ impl Autoencoder {
             }
             let mut width = path.first.outputs();
             let mut first = view_mut(&mut buffers[0], n, width);
-            dense_into(&path.first, rows, first.view_mut());
+            path.first.forward_into(rows, first.view_mut());
             // NaN and infinity propagate through the product; `v * 0` is non-zero only for them. One
             // vectorised pass over the whole block; rows are examined only when something is off.
             let clean = vectorized(
@@ -226,7 +217,7 @@ impl Autoencoder {
             for (i, (layer, activation)) in layers.iter().enumerate() {
                 let (done, rest) = buffers.split_at_mut(i + 1);
                 let mut out = view_mut(&mut rest[0], n, layer.outputs());
-                dense_into(layer, view(&done[i], n, width), out.view_mut());
+                layer.forward_into(view(&done[i], n, width), out.view_mut());
                 activation.apply_inplace(out.view_mut());
                 if i + 1 == code_layers {
                     code_index = i + 1;

@@ -258,8 +258,8 @@ fn run_batches(
     let mut sum = LossParts::default();
     let mut seen = 0usize;
     for chunk in indices.chunks(params.batch_size) {
-        let target = data.scaled.values.select(Axis(0), chunk);
-        let mask = data.scaled.mask.as_ref().map(|m| m.select(Axis(0), chunk));
+        let target = gather_rows(&data.scaled.values, chunk);
+        let mask = data.scaled.mask.as_ref().map(|m| gather_rows(m, chunk));
         let corrupted = match params.variant {
             Variant::Denoising { noise } => Some(corrupt(target.view(), noise, &data.range, rng)),
             _ => None,
@@ -283,6 +283,22 @@ fn run_batches(
     }
     let n = seen.max(1) as f64;
     LossParts { reconstruction: sum.reconstruction / n, penalty: sum.penalty / n }
+}
+
+/// The rows `rows` of `source`, copied a row at a time (ndarray's `select` goes through a generic
+/// concatenation that cost a tenth of the training time).
+fn gather_rows(source: &Array2<f32>, rows: &[usize]) -> Array2<f32> {
+    let width = source.ncols();
+    let mut out = Array2::zeros((rows.len(), width));
+    match (source.as_slice(), out.as_slice_mut()) {
+        (Some(from), Some(to)) => {
+            for (k, &i) in rows.iter().enumerate() {
+                to[k * width..(k + 1) * width].copy_from_slice(&from[i * width..(i + 1) * width]);
+            }
+        }
+        _ => out = source.select(Axis(0), rows),
+    }
+    out
 }
 
 /// Sets the threshold and score sketch from the scores of `rows` (raw units).
