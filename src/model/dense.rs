@@ -83,7 +83,17 @@ impl<F: Real> Dense<F> {
     /// `dL/dx` for the layer's input.
     pub fn backward(&self, x: ArrayView2<F>, grad_z: ArrayView2<F>, grads: &mut Dense<F>) -> Array2<F> {
         matmul_into(x.t(), grad_z, grads.weight.view_mut(), true);
-        grads.bias += &grad_z.sum_axis(Axis(0));
+        // Column sums row by row: contiguous adds the compiler vectorises (`sum_axis` walks columns).
+        if let Some(bias) = grads.bias.as_slice_mut() {
+            for row in grad_z.rows() {
+                match row.as_slice() {
+                    Some(values) => bias.iter_mut().zip(values).for_each(|(b, &v)| *b += v),
+                    None => bias.iter_mut().zip(row.iter()).for_each(|(b, &v)| *b += v),
+                }
+            }
+        } else {
+            grads.bias += &grad_z.sum_axis(Axis(0));
+        }
         let mut grad_x = Array2::zeros((x.nrows(), self.inputs()));
         matmul_into(grad_z, self.weight.t(), grad_x.view_mut(), false);
         grad_x
