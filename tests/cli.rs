@@ -199,4 +199,61 @@ fn bad_inputs_fail_with_clear_messages() {
     assert!(fails(&["train", p(&csv), "--variant", "fancy", "--out", p(&model)]).contains("unknown variant"));
     assert!(fails(&["train", p(&csv), "--exclude", "label", "--lr=-1", "--out", p(&model)]).contains("learning rate"));
     assert!(fails(&["eval", p(&model), p(&csv), "--label-column", "nope"]).contains("nope"));
+
+    // A stray word in a numeric CSV column is named with its row.
+    let stray = dir.path().join("stray.csv");
+    std::fs::write(&stray, "a,b\n1,2\n3,oops\n5,6\n").unwrap();
+    let err = fails(&["train", p(&stray), "--features", "a,b", "--out", p(&model)]);
+    assert!(err.contains("column 'b' is not numeric (type Utf8; row 1 holds 'oops')"), "{err}");
+    // Flags for another variant, and model flags on a warm start, are refused rather than ignored.
+    let err = fails(&["train", p(&csv), "--exclude", "label", "--variant", "plain", "--beta", "3", "--out", p(&model)]);
+    assert!(err.contains("--beta applies to --variant variational, not plain"), "{err}");
+    let err = fails(&["train", p(&csv), "--warm-start", p(&model), "--lr", "0.1", "--out", p(&model)]);
+    assert!(err.contains("remove --lr"), "{err}");
+    let err = fails(&["train", p(&csv), "--exclude", "label", "--validation-fraction", "0.999", "--out", p(&model)]);
+    assert!(err.contains("need at least 2 rows"), "{err}");
+}
+
+#[test]
+fn variant_flags_imply_their_variant_and_bce_sets_up_its_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = sensor_csv(dir.path(), 300);
+    let model = dir.path().join("m.ae");
+    let printed =
+        ok(&["train", p(&csv), "--exclude", "label", "--noise", "gaussian:0.2", "--epochs", "2", "--out", p(&model)]);
+    assert!(printed.starts_with("features: s0, s1, s2, s3, s4\n"), "{printed}");
+    let params = Autoencoder::load(&model).unwrap().params_used().clone();
+    assert_eq!(params.variant, autoenc::Variant::Denoising { noise: autoenc::Noise::Gaussian { std: 0.2 } });
+    ok(&["train", p(&csv), "--exclude", "label", "--loss", "bce", "--epochs", "2", "--out", p(&model)]);
+    let params = Autoencoder::load(&model).unwrap().params_used().clone();
+    assert_eq!((params.scaling, params.output_activation), (autoenc::Scaling::Minmax, autoenc::Activation::Sigmoid));
+    // Warm start reuses the model's features: no --exclude needed.
+    ok(&["train", p(&csv), "--warm-start", p(&model), "--epochs", "1", "--out", p(&model)]);
+    assert_eq!(Autoencoder::load(&model).unwrap().report().epochs.len(), 3);
+}
+
+#[test]
+fn compressed_arrow_files_and_rescored_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = sensor_csv(dir.path(), 300);
+    let model = dir.path().join("m.ae");
+    ok(&["train", p(&csv), "--exclude", "label", "--epochs", "2", "--latent", "2", "--out", p(&model)]);
+    // An lz4-compressed Arrow IPC file, as pyarrow's write_feather makes by default.
+    let batch = read_table(&csv).unwrap();
+    let arrow_path = dir.path().join("compressed.arrow");
+    let options = arrow::ipc::writer::IpcWriteOptions::default()
+        .try_with_compression(Some(arrow::ipc::CompressionType::LZ4_FRAME))
+        .unwrap();
+    let file = std::fs::File::create(&arrow_path).unwrap();
+    let mut writer = arrow::ipc::writer::FileWriter::try_new_with_options(file, &batch.schema(), options).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    let scored = dir.path().join("scored.csv");
+    ok(&["score", p(&model), p(&arrow_path), "--out", p(&scored)]);
+    // Scoring the scored CSV again replaces the old output columns.
+    let rescored = dir.path().join("rescored.csv");
+    ok(&["score", p(&model), p(&scored), "--out", p(&rescored)]);
+    let header = std::fs::read_to_string(&rescored).unwrap().lines().next().unwrap().to_string();
+    assert_eq!(header.matches("embedding_0").count(), 1, "{header}");
+    assert_eq!(header.matches(",score,").count(), 1, "{header}");
 }

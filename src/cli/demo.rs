@@ -25,6 +25,7 @@ pub struct DemoArgs {
     /// Rows per scoring batch.
     #[arg(long, default_value_t = 8192)]
     pub batch: usize,
+    /// Seed for the synthetic data and the model.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
 }

@@ -10,7 +10,9 @@ use super::{FeatureArgs, load_model};
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
+    /// The model file.
     pub model: PathBuf,
+    /// Labelled rows: .parquet, .csv or .arrow/.ipc/.feather.
     pub input: PathBuf,
     /// Column with the ground truth: non-zero / true = anomaly.
     #[arg(long)]

@@ -16,7 +16,7 @@ use super::{FEATURES_COLUMN_KEY, FeatureArgs, load_model};
 pub struct InferArgs {
     /// The model file.
     pub model: PathBuf,
-    /// Rows to process: .parquet, .csv or .arrow/.ipc.
+    /// Rows to process: .parquet, .csv or .arrow/.ipc/.feather.
     pub input: PathBuf,
     /// Output file (.parquet, .csv or .arrow); CSV spreads list columns over `name_0, name_1, ...`.
     #[arg(long, short)]
@@ -79,8 +79,19 @@ pub fn append_columns(batch: &RecordBatch, extra: Vec<(&str, ArrayRef)>) -> anyh
     let names: Vec<&str> = extra.iter().map(|(n, _)| *n).collect();
     let mut fields = Vec::new();
     let mut columns = Vec::new();
+    // An input that was itself scored (e.g. a CSV with `embedding_0, embedding_1, ...`) gets its old
+    // output columns replaced, not duplicated.
+    let replaced = |column: &str| {
+        names.iter().any(|name| {
+            column == *name
+                || column
+                    .strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        })
+    };
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if !names.contains(&field.name().as_str()) {
+        if !replaced(field.name()) {
             fields.push(field.as_ref().clone());
             columns.push(column.clone());
         }

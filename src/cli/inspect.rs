@@ -7,6 +7,7 @@ use autoenc::io::model_file::read_metadata;
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
+    /// The model file.
     pub model: PathBuf,
     /// Print the whole metadata as JSON.
     #[arg(long)]

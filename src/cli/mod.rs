@@ -89,11 +89,7 @@ pub struct FeatureArgs {
 /// The model-file key under which the CLI remembers a list feature column.
 pub const FEATURES_COLUMN_KEY: &str = "features_column";
 
-pub fn path_display(path: &std::path::Path) -> String {
-    path.display().to_string()
-}
-
-/// Reads a model file with the path in the error.
+/// Reads a model file (the library's errors already name the path).
 pub fn load_model(path: &PathBuf) -> anyhow::Result<autoenc::Autoencoder> {
-    autoenc::Autoencoder::load(path).map_err(|e| anyhow::anyhow!("cannot read model {}: {e}", path_display(path)))
+    autoenc::Autoencoder::load(path).map_err(|e| anyhow::anyhow!("cannot read model: {e}"))
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use autoenc::io::table::{FeatureSelection, feature_matrix, read_table};
+use autoenc::io::table::{FeatureSelection, feature_matrix, non_numeric_columns, read_table};
 use autoenc::{
     Activation, Autoencoder, AutoencoderParams, EarlyStopping, LatentSize, Loss, Noise, OptimizerKind, Scaling,
     Sparsity, Variant,
@@ -14,7 +14,7 @@ use super::{FEATURES_COLUMN_KEY, FeatureArgs};
 
 #[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    /// Training data: .parquet, .csv or .arrow/.ipc.
+    /// Training data: .parquet, .csv or .arrow/.ipc/.feather.
     pub input: PathBuf,
     #[command(flatten)]
     pub features: FeatureArgs,
@@ -87,7 +87,7 @@ pub struct TrainArgs {
     /// Early-stopping patience in epochs (needs --validation-fraction).
     #[arg(long)]
     pub patience: Option<usize>,
-    /// Early-stopping minimum relative improvement [default: 0].
+    /// Early-stopping minimum relative improvement.
     #[arg(long, default_value_t = 0.0)]
     pub min_improvement: f64,
     /// Expected share of anomalies; sets the threshold [default: 0.1].
@@ -105,7 +105,8 @@ pub struct TrainArgs {
     /// Any params as JSON, applied before the flags (e.g. '{"weight_decay": 1e-5}').
     #[arg(long)]
     pub params_json: Option<String>,
-    /// Continue training this saved model (warm start) instead of starting fresh.
+    /// Continue training this saved model (warm start) for --epochs more, with its own params and
+    /// features; other model flags are refused.
     #[arg(long)]
     pub warm_start: Option<PathBuf>,
 }
@@ -132,12 +133,30 @@ fn number<T: std::str::FromStr>(values: &[String], i: usize, what: &str) -> anyh
 }
 
 fn variant_from(args: &TrainArgs, latent_hint: Option<usize>) -> anyhow::Result<Option<Variant>> {
-    let Some(name) = args.variant.as_deref() else {
-        if args.noise.is_some() || args.sparsity.is_some() {
-            bail!("--noise and --sparsity need --variant denoising / sparse");
+    // A variant's own flag names the variant; a flag for another variant is a mistake worth stopping on.
+    let implied = match (args.noise.is_some(), args.sparsity.is_some()) {
+        (true, true) => bail!("--noise (denoising) and --sparsity (sparse) belong to different variants"),
+        (true, false) => Some("denoising"),
+        (false, true) => Some("sparse"),
+        (false, false) => None,
+    };
+    let Some(name) = args.variant.as_deref().or(implied) else {
+        if args.contractive_lambda.is_some() || args.beta.is_some() {
+            bail!("--contractive-lambda needs --variant contractive, --beta needs --variant variational");
         }
         return Ok(None);
     };
+    let stray = [
+        ("--noise", args.noise.is_some(), "denoising"),
+        ("--sparsity", args.sparsity.is_some(), "sparse"),
+        ("--contractive-lambda", args.contractive_lambda.is_some(), "contractive"),
+        ("--beta", args.beta.is_some(), "variational"),
+    ];
+    for (flag, given, owner) in stray {
+        if given && owner != name && !(owner == "variational" && name == "vae") {
+            bail!("{flag} applies to --variant {owner}, not {name}");
+        }
+    }
     Ok(Some(match name {
         "plain" => Variant::Plain,
         "denoising" => {
@@ -210,11 +229,22 @@ pub fn params_from(args: &TrainArgs) -> anyhow::Result<AutoencoderParams> {
         p = p.output_activation(a);
     }
     if let Some(l) = &args.loss {
-        p = p.loss(match l.as_str() {
+        let loss = match l.as_str() {
             "mse" => Loss::Mse,
             "bce" => Loss::Bce,
             other => bail!("unknown loss '{other}': use mse or bce"),
-        });
+        };
+        p = p.loss(loss);
+        if loss == Loss::Bce {
+            // Cross-entropy needs outputs and targets in [0, 1]: sigmoid output and min-max scaling unless
+            // the user chose otherwise (validation then explains what is wrong).
+            if args.output_activation.is_none() {
+                p = p.output_activation(Activation::Sigmoid);
+            }
+            if args.scaling.is_none() {
+                p = p.scaling(Scaling::Minmax);
+            }
+        }
     }
     if let Some(s) = &args.scaling {
         p = p.scaling(match s.as_str() {
@@ -258,19 +288,82 @@ pub fn params_from(args: &TrainArgs) -> anyhow::Result<AutoencoderParams> {
     Ok(p)
 }
 
+/// Flags that shape a new model; a warm start keeps the model's own and refuses these.
+fn model_flags_given(args: &TrainArgs) -> Vec<&'static str> {
+    let flags = [
+        ("--variant", args.variant.is_some()),
+        ("--noise", args.noise.is_some()),
+        ("--sparsity", args.sparsity.is_some()),
+        ("--contractive-lambda", args.contractive_lambda.is_some()),
+        ("--beta", args.beta.is_some()),
+        ("--latent", args.latent.is_some()),
+        ("--explained-variance", args.explained_variance.is_some()),
+        ("--hidden", args.hidden.is_some()),
+        ("--decoder-hidden", args.decoder_hidden.is_some()),
+        ("--activation", args.activation.is_some()),
+        ("--code-activation", args.code_activation.is_some()),
+        ("--output-activation", args.output_activation.is_some()),
+        ("--loss", args.loss.is_some()),
+        ("--scaling", args.scaling.is_some()),
+        ("--optimizer", args.optimizer.is_some()),
+        ("--lr", args.lr.is_some()),
+        ("--momentum", args.momentum.is_some()),
+        ("--weight-decay", args.weight_decay.is_some()),
+        ("--batch-size", args.batch_size.is_some()),
+        ("--validation-fraction", args.validation_fraction.is_some()),
+        ("--patience", args.patience.is_some()),
+        ("--contamination", args.contamination.is_some()),
+        ("--threshold", args.threshold.is_some()),
+        ("--seed", args.seed.is_some()),
+        ("--params-json", args.params_json.is_some()),
+    ];
+    flags.into_iter().filter(|(_, given)| *given).map(|(flag, _)| flag).collect()
+}
+
 pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
-    let params = params_from(&args)?.check()?;
+    let warm = match &args.warm_start {
+        Some(path) => {
+            let refused = model_flags_given(&args);
+            if !refused.is_empty() {
+                bail!(
+                    "--warm-start continues the saved model with its own settings; remove {} (only --epochs applies)",
+                    refused.join(", ")
+                );
+            }
+            Some(super::load_model(path)?)
+        }
+        None => None,
+    };
+    let params = match &warm {
+        Some(model) => model.params_used().clone(),
+        None => params_from(&args)?.check()?,
+    };
     let table = read_table(&args.input)?;
     if table.num_rows() == 0 {
         bail!("empty input: {} has no rows", args.input.display());
     }
-    let selection = match (&args.features.features, &args.features.features_column) {
-        (Some(cols), _) => FeatureSelection::Columns(cols.clone()),
-        (None, Some(col)) => FeatureSelection::ListColumn(col.clone()),
-        (None, None) => FeatureSelection::AllNumericExcept(args.features.exclude.clone()),
+    let selection = match (&args.features.features, &args.features.features_column, &warm) {
+        (Some(cols), _, _) => FeatureSelection::Columns(cols.clone()),
+        (None, Some(col), _) => FeatureSelection::ListColumn(col.clone()),
+        (None, None, Some(model)) => match model.extra().get(FEATURES_COLUMN_KEY).and_then(|v| v.as_str()) {
+            Some(col) => FeatureSelection::ListColumn(col.to_string()),
+            None => FeatureSelection::Columns(model.feature_names().to_vec()),
+        },
+        (None, None, None) => {
+            let skipped: Vec<String> =
+                non_numeric_columns(&table).into_iter().filter(|c| !args.features.exclude.contains(c)).collect();
+            if !skipped.is_empty() {
+                tracing::warn!(
+                    "not numeric, so not used as features: {} (name them with --features to see why)",
+                    skipped.join(", ")
+                );
+            }
+            FeatureSelection::AllNumericExcept(args.features.exclude.clone())
+        }
     };
     let (x, names) = feature_matrix(&table, &selection)?;
     tracing::info!(rows = x.nrows(), features = x.ncols(), variant = params.variant.name(), "training");
+    println!("features: {}", names.join(", "));
 
     let epochs = args.epochs.unwrap_or(params.epochs) as u64;
     let bar = if progress { ProgressBar::new(epochs) } else { ProgressBar::hidden() };
@@ -285,16 +378,8 @@ pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
         bar.inc(1);
         tracing::debug!(epoch = e.epoch, loss = e.loss, validation = e.validation_loss, "epoch done");
     };
-    let model = match &args.warm_start {
-        Some(path) => {
-            let mut model = super::load_model(path)?;
-            if model.feature_names() != names.as_slice() && args.features.features_column.is_none() {
-                bail!(
-                    "warm start: the data's features {:?} differ from the model's {:?}",
-                    names,
-                    model.feature_names()
-                );
-            }
+    let model = match warm {
+        Some(mut model) => {
             model.continue_training(x.view(), epochs as usize, &mut on_epoch)?;
             model
         }

@@ -38,6 +38,14 @@ impl FileFormat {
 
 /// All rows of a file as one record batch.
 pub fn read_table(path: &Path) -> Result<RecordBatch> {
+    read_table_inner(path).map_err(|e| match e {
+        AutoencError::Arrow(err) => AutoencError::InvalidInput(format!("{}: {err}", path.display())),
+        AutoencError::Parquet(err) => AutoencError::InvalidInput(format!("{}: {err}", path.display())),
+        other => other,
+    })
+}
+
+fn read_table_inner(path: &Path) -> Result<RecordBatch> {
     let format = FileFormat::from_path(path)?;
     let file = File::open(path)
         .map_err(|e| AutoencError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
@@ -145,6 +153,26 @@ fn column_by_name<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef
     })
 }
 
+/// The column's type, and for text the first value that is not a number (a CSV column with one stray
+/// word is read as text, and the user needs to know where the word is).
+fn describe_non_numeric(column: &ArrayRef) -> String {
+    let dtype = column.data_type().to_string();
+    if let Ok(text) = cast(column, &DataType::Utf8) {
+        let text = text.as_string::<i32>();
+        for i in 0..text.len() {
+            if text.is_valid(i) && text.value(i).trim().parse::<f64>().is_err() {
+                return format!("{dtype}; row {i} holds '{}'", text.value(i));
+            }
+        }
+    }
+    dtype
+}
+
+/// Columns that [`FeatureSelection::AllNumericExcept`] leaves out because they are not numeric.
+pub fn non_numeric_columns(batch: &RecordBatch) -> Vec<String> {
+    batch.schema().fields().iter().filter(|f| !is_numeric(f.data_type())).map(|f| f.name().clone()).collect()
+}
+
 /// The feature matrix (`(rows, features)`, nulls as NaN) and the feature names.
 pub fn feature_matrix(batch: &RecordBatch, selection: &FeatureSelection) -> Result<(Array2<f32>, Vec<String>)> {
     match selection {
@@ -181,7 +209,7 @@ fn columns_matrix(batch: &RecordBatch, names: &[String]) -> Result<(Array2<f32>,
     for (j, name) in names.iter().enumerate() {
         let column = column_by_name(batch, name)?;
         if !is_numeric(column.data_type()) {
-            return Err(AutoencError::NonNumericColumn { name: name.clone(), dtype: column.data_type().to_string() });
+            return Err(AutoencError::NonNumericColumn { name: name.clone(), dtype: describe_non_numeric(column) });
         }
         let values = cast(column, &DataType::Float32)?;
         let values = values.as_primitive::<Float32Type>();

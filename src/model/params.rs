@@ -229,7 +229,7 @@ impl AutoencoderParams {
         self.0.activation = activation;
         self
     }
-    /// Code-layer activation. Default: `identity` (`sigmoid` for KL sparsity).
+    /// Code-layer activation. Default: `identity` (`sigmoid` for KL sparsity and contractive models).
     pub fn code_activation(mut self, activation: Option<Activation>) -> Self {
         self.0.code_activation = activation;
         self
@@ -457,6 +457,8 @@ impl AutoencoderValidParams {
         match (self.code_activation, self.variant) {
             (Some(act), _) => act,
             (None, Variant::Sparse { sparsity: Sparsity::Kl { .. } }) => Activation::Sigmoid,
+            // With a linear code the contractive penalty is plain weight decay; sigmoid is the classic choice.
+            (None, Variant::Contractive { .. }) => Activation::Sigmoid,
             (None, _) => Activation::Identity,
         }
     }

@@ -181,6 +181,13 @@ fn train_epochs(
     } else {
         (all.subset(&order), None)
     };
+    if train.rows() < 2 {
+        return Err(AutoencError::TooFewRows {
+            needed: 2,
+            got: train.rows(),
+            purpose: "train on after the validation split",
+        });
+    }
     model.report.training_rows = train.rows();
     model.report.validation_rows = validation.as_ref().map_or(0, |v| v.rows());
 
