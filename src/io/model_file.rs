@@ -227,6 +227,7 @@ impl Autoencoder {
             explained_variance: meta.explained_variance,
             extra: meta.extra,
             trainer: TrainerState::default(),
+            folded_first_layer: Default::default(),
         })
     }
 }

@@ -36,6 +36,9 @@ pub struct Autoencoder {
     pub(crate) explained_variance: Option<Vec<f64>>,
     pub(crate) extra: serde_json::Map<String, serde_json::Value>,
     pub(crate) trainer: TrainerState,
+    /// The first layer with the scaler folded in, built on first use; cleared whenever training
+    /// changes the weights ([`Autoencoder::weights_changed`]).
+    pub(crate) folded_first_layer: std::sync::OnceLock<super::dense::Dense<f32>>,
 }
 
 /// One feature's share of a row's score.
@@ -119,6 +122,11 @@ impl Autoencoder {
         }
         self.threshold = Threshold { value, rule: crate::anomaly::ThresholdRule::Explicit };
         Ok(())
+    }
+
+    /// Drops caches derived from the weights; the trainer calls it after every update.
+    pub(crate) fn weights_changed(&mut self) {
+        self.folded_first_layer = std::sync::OnceLock::new();
     }
 
     pub(crate) fn check_width(&self, got: usize) -> Result<()> {

@@ -134,7 +134,7 @@ fn complete_row_scores(reconstruction: &[f32], raw: &[f32], offset: &[f32], inve
 
 /// The layers between raw input and code, with the scaler folded into the first.
 struct CodePath<'a> {
-    first: Dense<f32>,
+    first: &'a Dense<f32>,
     first_activation: Activation,
     rest: Vec<(&'a Dense<f32>, Activation)>,
 }
@@ -148,7 +148,8 @@ impl Autoencoder {
             layers.push((&heads.mean, Activation::Identity));
         }
         let (first, first_activation) = layers.remove(0);
-        CodePath { first: self.fold_scaler(first), first_activation, rest: layers }
+        let first = self.folded_first_layer.get_or_init(|| self.fold_scaler(first));
+        CodePath { first, first_activation, rest: layers }
     }
 
     /// The first layer applied to raw rows: `((x - offset) * inverse) · W + b = x · W' + b'`.
@@ -441,6 +442,20 @@ mod tests {
             assert_eq!(mixed[6], all[6]);
             assert!(mixed[5].is_finite());
         }
+    }
+
+    /// Training after a first use must not leave a stale folded layer behind.
+    #[test]
+    fn cached_first_layer_follows_training() {
+        let x = data();
+        let mut model =
+            Autoencoder::params().variant(Variant::Plain).latent(LatentSize::Fixed(3)).epochs(1).fit(x.view()).unwrap();
+        let before = model.encode(x.view()).unwrap();
+        model.partial_fit(x.view()).unwrap();
+        let after = model.encode(x.view()).unwrap();
+        assert_ne!(before, after);
+        let fresh = Autoencoder::from_bytes(&model.to_bytes().unwrap()).unwrap();
+        assert_eq!(fresh.encode(x.view()).unwrap(), after);
     }
 
     /// The folded first layer equals scaling followed by the original layer.

@@ -151,6 +151,7 @@ pub fn fit(
         explained_variance,
         extra: serde_json::Map::new(),
         trainer: TrainerState::default(),
+        folded_first_layer: Default::default(),
     };
     let range = FeatureRange::of(scaled.values.view());
     let all = TrainingSet { scaled, range };
@@ -247,6 +248,7 @@ fn train_epochs(
     if let Some((_, epoch, network)) = best {
         model.report.best_epoch = Some(epoch);
         model.network = network;
+        model.weights_changed();
     }
     Ok(())
 }
@@ -288,6 +290,7 @@ fn run_batches(
         sum.penalty += parts.penalty * weight;
         seen += chunk.len();
     }
+    model.weights_changed();
     let n = seen.max(1) as f64;
     LossParts { reconstruction: sum.reconstruction / n, penalty: sum.penalty / n }
 }
