@@ -73,13 +73,21 @@ fn mse_dense<F: Real>(output: &[F], target: &[F], grad: &mut [F], scale: F) -> f
     let mut total = 0.0f64;
     for ((o, t), g) in output.chunks(256).zip(target.chunks(256)).zip(grad.chunks_mut(256)) {
         let mut lanes = [F::zero(); LANES];
-        let n = o.len().min(t.len()).min(g.len());
-        for i in 0..n {
-            let e = o[i] - t[i];
-            lanes[i % LANES] += e * e;
-            g[i] = scale * e;
+        let mut tail = F::zero();
+        let (mut oc, mut tc, mut gc) = (o.chunks_exact(LANES), t.chunks_exact(LANES), g.chunks_exact_mut(LANES));
+        for ((o, t), g) in (&mut oc).zip(&mut tc).zip(&mut gc) {
+            for lane in 0..LANES {
+                let e = o[lane] - t[lane];
+                lanes[lane] += e * e;
+                g[lane] = scale * e;
+            }
         }
-        total += lanes.iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).sum::<f64>();
+        for ((o, t), g) in oc.remainder().iter().zip(tc.remainder()).zip(gc.into_remainder()) {
+            let e = *o - *t;
+            tail += e * e;
+            *g = scale * e;
+        }
+        total += lanes.iter().chain(std::iter::once(&tail)).map(|v| v.to_f64().unwrap_or(f64::NAN)).sum::<f64>();
     }
     total
 }
