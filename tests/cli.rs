@@ -52,7 +52,7 @@ fn train_score_encode_reconstruct_inspect_eval() {
     let dir = tempfile::tempdir().unwrap();
     let csv = sensor_csv(dir.path(), 1200);
     let model = dir.path().join("m.ae");
-    let printed = ok(&["train", p(&csv), "--exclude", "label", "--out", p(&model), "--epochs", "10", "--latent", "2"]);
+    let printed = ok(&["train", p(&csv), "--exclude", "label", "--out", p(&model), "--epochs", "25", "--latent", "2"]);
     assert!(printed.contains("trained denoising (5 -> "), "{printed}");
 
     // score: the file's scores are the library's scores for the same rows.
@@ -95,7 +95,7 @@ fn train_score_encode_reconstruct_inspect_eval() {
         assert!(inspect.contains(needle), "inspect lacks {needle}:\n{inspect}");
     }
     let json: serde_json::Value = serde_json::from_str(&ok(&["inspect", p(&model), "--json"])).unwrap();
-    assert_eq!(json["report"]["epochs"].as_array().unwrap().len(), 10);
+    assert_eq!(json["report"]["epochs"].as_array().unwrap().len(), 25);
 
     let eval = ok(&["eval", p(&model), p(&csv), "--label-column", "label"]);
     let auc: f64 =
@@ -105,7 +105,7 @@ fn train_score_encode_reconstruct_inspect_eval() {
     // Warm start adds epochs to the report.
     let warmer = dir.path().join("warm.ae");
     ok(&["train", p(&csv), "--exclude", "label", "--out", p(&warmer), "--epochs", "3", "--warm-start", p(&model)]);
-    assert_eq!(Autoencoder::load(&warmer).unwrap().report().epochs.len(), 13);
+    assert_eq!(Autoencoder::load(&warmer).unwrap().report().epochs.len(), 28);
 }
 
 #[test]

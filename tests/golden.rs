@@ -84,7 +84,7 @@ fn objective_matches_pytorch_autograd() {
             mask: mask.as_ref().map(|m| m.view()),
             noise: noise.as_ref().map(|n| n.view()),
         };
-        let objective = Objective { variant: case.variant, loss: case.loss };
+        let objective = Objective { variant: case.variant, loss: case.loss, trim_fraction: 0.0 };
         let mut grads = net.zeros_like();
         let parts = objective.loss_and_gradients(&net, &batch, &mut grads);
         let name = &case.name;

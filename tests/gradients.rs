@@ -32,7 +32,7 @@ fn check(case: Case) {
     let arch = Architecture::from_params(&params, INPUTS, case.latent);
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
     let net: Network<f64> = Network::init(&arch, params.init, &mut rng);
-    let objective = Objective { variant: params.variant, loss: params.loss };
+    let objective = Objective { variant: params.variant, loss: params.loss, trim_fraction: params.trim_fraction };
 
     let mut target = random(ROWS, INPUTS, 1);
     if case.unit_target {
@@ -101,6 +101,18 @@ fn plain_relu_family() {
             unit_target: false,
         });
     }
+}
+
+#[test]
+fn plain_without_trimming() {
+    check(Case {
+        name: "untrimmed",
+        params: base().trim_fraction(0.0),
+        latent: 3,
+        corrupted: false,
+        masked: false,
+        unit_target: false,
+    });
 }
 
 #[test]

@@ -40,14 +40,12 @@ pub fn run(args: DemoArgs, progress: bool) -> anyhow::Result<()> {
     let data = sensor_stream(args.rows, args.sensors, args.train_rows, 0.01, args.seed);
 
     let started = Instant::now();
-    let bar = if progress { indicatif::ProgressBar::new(30) } else { indicatif::ProgressBar::hidden() };
+    let params = Autoencoder::params().contamination(0.001).seed(args.seed).check()?;
+    let bar =
+        if progress { indicatif::ProgressBar::new(params.epochs as u64) } else { indicatif::ProgressBar::hidden() };
     let mut on_epoch = |_: &autoenc::EpochRecord| bar.inc(1);
     let train = data.rows.slice(s![..args.train_rows, ..]);
-    let model = Autoencoder::params().contamination(0.001).seed(args.seed).check()?.fit_with(
-        train,
-        data.names.clone(),
-        &mut on_epoch,
-    )?;
+    let model = params.fit_with(train, data.names.clone(), &mut on_epoch)?;
     bar.finish_and_clear();
     let train_secs = started.elapsed().as_secs_f64();
     println!(

@@ -75,7 +75,10 @@ pub struct TrainArgs {
     /// Decoupled weight decay [default: 0].
     #[arg(long)]
     pub weight_decay: Option<f64>,
-    /// Passes over the data [default: 30].
+    /// Share of each batch's worst-reconstructed rows left out of the loss (robust training) [default: 0.3].
+    #[arg(long)]
+    pub trim_fraction: Option<f64>,
+    /// Passes over the data [default: 50].
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Rows per step [default: 32].
@@ -271,6 +274,7 @@ pub fn params_from(args: &TrainArgs) -> anyhow::Result<AutoencoderParams> {
     set!(lr, learning_rate);
     set!(momentum, momentum);
     set!(weight_decay, weight_decay);
+    set!(trim_fraction, trim_fraction);
     set!(epochs, epochs);
     set!(batch_size, batch_size);
     set!(validation_fraction, validation_fraction);
@@ -309,6 +313,7 @@ fn model_flags_given(args: &TrainArgs) -> Vec<&'static str> {
         ("--lr", args.lr.is_some()),
         ("--momentum", args.momentum.is_some()),
         ("--weight-decay", args.weight_decay.is_some()),
+        ("--trim-fraction", args.trim_fraction.is_some()),
         ("--batch-size", args.batch_size.is_some()),
         ("--validation-fraction", args.validation_fraction.is_some()),
         ("--patience", args.patience.is_some()),

@@ -44,6 +44,47 @@ impl LossParts {
 pub struct Objective {
     pub variant: Variant,
     pub loss: Loss,
+    /// Share of each batch's rows, the worst reconstructed, left out of the reconstruction loss.
+    pub trim_fraction: f64,
+}
+
+/// The loss mask with the `fraction` of rows of largest mean squared error (over observed entries)
+/// zeroed. The choice of rows is piecewise constant in the weights, so it passes no gradient.
+fn trim_rows<F: Real>(
+    output: ArrayView2<F>,
+    target: ArrayView2<F>,
+    mask: Option<ArrayView2<F>>,
+    fraction: f64,
+) -> Array2<F> {
+    let mut keep = match mask {
+        Some(m) => m.to_owned(),
+        None => Array2::from_elem(output.raw_dim(), F::one()),
+    };
+    let errors: Vec<f64> = output
+        .rows()
+        .into_iter()
+        .zip(target.rows())
+        .zip(keep.rows())
+        .map(|((o, t), m)| {
+            let (mut sum, mut count) = (0.0f64, 0.0f64);
+            for ((&o, &t), &m) in o.iter().zip(t.iter()).zip(m.iter()) {
+                let e = (o - t).to_f64().unwrap_or(f64::NAN);
+                let m = m.to_f64().unwrap_or(0.0);
+                sum += e * e * m;
+                count += m;
+            }
+            if count > 0.0 { sum / count } else { 0.0 }
+        })
+        .collect();
+    let mut sorted = errors.clone();
+    sorted.sort_by(f64::total_cmp);
+    let cut = sorted[((1.0 - fraction) * (sorted.len().saturating_sub(1)) as f64).floor() as usize];
+    for (mut row, &e) in keep.rows_mut().into_iter().zip(&errors) {
+        if e > cut {
+            row.fill(F::zero());
+        }
+    }
+    keep
 }
 
 impl Objective {
@@ -79,7 +120,10 @@ impl Objective {
 
         let decoder_outputs = net.decoder.forward_train(code.view());
         let output = decoder_outputs.last().map_or(code.view(), |o| o.view());
-        let (reconstruction, grad_output) = reconstruction_loss(self.loss, output, batch.target, batch.mask);
+        let trimmed =
+            (self.trim_fraction > 0.0).then(|| trim_rows(output, batch.target, batch.mask, self.trim_fraction));
+        let mask = trimmed.as_ref().map(|m| m.view()).or(batch.mask);
+        let (reconstruction, grad_output) = reconstruction_loss(self.loss, output, batch.target, mask);
         let mut grad_code = net.decoder.backward(code.view(), &decoder_outputs, grad_output, &mut grads.decoder);
 
         let grad_hidden = match (variational, self.variant) {

@@ -192,7 +192,7 @@ fn train_epochs(
     model.report.training_rows = train.rows();
     model.report.validation_rows = validation.as_ref().map_or(0, |v| v.rows());
 
-    let objective = Objective { variant: params.variant, loss: params.loss };
+    let objective = Objective { variant: params.variant, loss: params.loss, trim_fraction: params.trim_fraction };
     let mut optimizer = optimizer::build(params.optimizer, params.learning_rate, params.momentum, params.weight_decay);
     let mut grads = model.network.zeros_like();
     let mut best: Option<(f64, usize, Network<f32>)> = None;
@@ -376,7 +376,7 @@ impl Autoencoder {
         if params.shuffle {
             indices.shuffle(rng);
         }
-        let objective = Objective { variant: params.variant, loss: params.loss };
+        let objective = Objective { variant: params.variant, loss: params.loss, trim_fraction: params.trim_fraction };
         let mut grads = self.network.zeros_like();
         let parts = run_batches(self, &objective, optimizer.as_mut(), &mut grads, &set, &indices, rng);
         let learning_rate = optimizer.learning_rate();
