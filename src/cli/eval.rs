@@ -19,6 +19,9 @@ pub struct EvalArgs {
     pub label_column: String,
     #[command(flatten)]
     pub features: FeatureArgs,
+    /// Threads to use (results do not depend on it) [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
@@ -28,7 +31,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (labels, _) = feature_matrix(&batch, &FeatureSelection::Columns(vec![args.label_column.clone()]))
         .with_context(|| format!("label column '{}'", args.label_column))?;
     let labels: Vec<bool> = labels.column(0).iter().map(|&v| v != 0.0 && !v.is_nan()).collect();
-    let scores = model.score(x.view())?.to_vec();
+    let scores = model.score_parallel(x.view(), super::infer::threads(args.threads))?.to_vec();
     let auc = roc_auc(&scores, &labels)?;
     let ap = average_precision(&scores, &labels)?;
     let flagged: Vec<bool> = scores.iter().map(|&s| model.is_anomaly(s)).collect();

@@ -23,6 +23,14 @@ pub struct InferArgs {
     pub out: PathBuf,
     #[command(flatten)]
     pub features: FeatureArgs,
+    /// Threads to use (results do not depend on it) [default: all cores].
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// The thread count to use: the flag, or every core.
+pub fn threads(flag: Option<usize>) -> usize {
+    flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1)
 }
 
 #[derive(clap::Args, Debug)]
@@ -108,8 +116,14 @@ pub fn run(args: InferArgs, output: Output) -> anyhow::Result<()> {
     let batch = read_table(&args.input)?;
     let x = model_features(&model, &batch, &args.features)?;
     let column = match output {
-        Output::Embedding => ("embedding", fixed_size_list(model.encode(x.view())?.view())?),
-        Output::Reconstruction => ("reconstruction", fixed_size_list(model.reconstruct(x.view())?.view())?),
+        Output::Embedding => {
+            ("embedding", fixed_size_list(model.encode_parallel(x.view(), threads(args.threads))?.view())?)
+        }
+        Output::Reconstruction => {
+            let details = model.score_details_parallel(x.view(), threads(args.threads))?;
+            let original = model.scaler().inverse(details.reconstruction_scaled.view());
+            ("reconstruction", fixed_size_list(original.view())?)
+        }
     };
     let out = append_columns(&batch, vec![column])?;
     write_table(&args.out, &out)?;
@@ -127,7 +141,7 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
     }
     let batch = read_table(&args.common.input)?;
     let x = model_features(&model, &batch, &args.common.features)?;
-    let details = model.score_details(x.view())?;
+    let details = model.score_details_parallel(x.view(), threads(args.common.threads))?;
     let scores: Float64Array = details.scores.iter().copied().collect();
     let percentiles: Float64Array = details.scores.iter().map(|&s| model.percentile(s)).collect();
     let flags: BooleanArray = details.scores.iter().map(|&s| Some(model.is_anomaly(s))).collect();

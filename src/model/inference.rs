@@ -302,12 +302,12 @@ impl Autoencoder {
         Ok((code, reconstruction))
     }
 
-    /// Codes of `rows` (`(rows, latent)`); for a variational model, the posterior mean.
-    pub fn encode(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
+    /// Codes of up to [`CHUNK_ROWS`] rows whose first row is row `at` of the caller's input.
+    fn encode_chunk(&self, rows: ArrayView2<f32>, at: usize) -> Result<Array2<f32>> {
         let (mut code, suspect) =
             self.forward_raw(rows, false, |code, _, suspect| (code.to_owned(), suspect.to_vec()))?;
         if !suspect.is_empty() {
-            let (fixed, _) = self.impute(rows, &suspect, 0)?;
+            let (fixed, _) = self.impute(rows, &suspect, at)?;
             for (k, &i) in suspect.iter().enumerate() {
                 code.row_mut(i).assign(&fixed.row(k));
             }
@@ -315,15 +315,8 @@ impl Autoencoder {
         Ok(code)
     }
 
-    /// Reconstructions of `rows` in original units; missing inputs come back filled in.
-    pub fn reconstruct(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
-        let details = self.score_details(rows)?;
-        Ok(self.scaler.inverse(details.reconstruction_scaled.view()))
-    }
-
-    /// Anomaly scores of `rows`: the mean squared reconstruction error over observed features, in
-    /// scaled units.
-    pub fn score(&self, rows: ArrayView2<f32>) -> Result<Array1<f64>> {
+    /// Scores of up to [`CHUNK_ROWS`] rows whose first row is row `at` of the caller's input.
+    fn score_chunk(&self, rows: ArrayView2<f32>, at: usize) -> Result<Array1<f64>> {
         let offset = self.scaler.offset.as_slice().expect("owned scaler is contiguous");
         let inverse = self.scaler.inverse_scale();
         let inverse = inverse.as_slice().expect("owned array is contiguous");
@@ -347,7 +340,7 @@ impl Autoencoder {
             (scores, suspect.to_vec())
         })?;
         if !suspect.is_empty() {
-            let (_, reconstruction) = self.impute(rows, &suspect, 0)?;
+            let (_, reconstruction) = self.impute(rows, &suspect, at)?;
             for (k, &i) in suspect.iter().enumerate() {
                 scores[i] = row_score(reconstruction.row(k), rows.row(i), offset, inverse);
             }
@@ -355,14 +348,13 @@ impl Autoencoder {
         Ok(scores)
     }
 
-    /// Codes, reconstructions (scaled units), per-feature squared errors (NaN where the input was
-    /// missing) and scores in one pass.
-    pub fn score_details(&self, rows: ArrayView2<f32>) -> Result<ScoreDetails> {
+    /// Everything `score_details` returns, for up to [`CHUNK_ROWS`] rows starting at row `at`.
+    fn score_details_chunk(&self, rows: ArrayView2<f32>, at: usize) -> Result<ScoreDetails> {
         let (mut embedding, mut reconstruction, suspect) = self.forward_raw(rows, true, |code, recon, suspect| {
             (code.to_owned(), recon.expect("decoded").to_owned(), suspect.to_vec())
         })?;
         if !suspect.is_empty() {
-            let (code, recon) = self.impute(rows, &suspect, 0)?;
+            let (code, recon) = self.impute(rows, &suspect, at)?;
             for (k, &i) in suspect.iter().enumerate() {
                 embedding.row_mut(i).assign(&code.row(k));
                 reconstruction.row_mut(i).assign(&recon.row(k));
@@ -390,10 +382,121 @@ impl Autoencoder {
     }
 }
 
+/// Inputs are processed in blocks of this many rows, always cut at the same places, so a row's numbers
+/// never depend on how many threads ran or on how much else was in the call, and scratch memory stays
+/// bounded (a few MB) whatever the input size.
+pub const CHUNK_ROWS: usize = 8192;
+
+impl Autoencoder {
+    /// Runs `work` on every block of [`CHUNK_ROWS`] rows, on up to `threads` threads, in order.
+    fn chunked<T: Send>(
+        &self,
+        rows: ArrayView2<f32>,
+        threads: usize,
+        work: impl Fn(ArrayView2<f32>, usize) -> Result<T> + Sync,
+    ) -> Result<Vec<T>> {
+        self.check_width(rows.ncols())?;
+        let starts: Vec<usize> = (0..rows.nrows()).step_by(CHUNK_ROWS).collect();
+        let block = |at: usize| work(rows.slice(ndarray::s![at..(at + CHUNK_ROWS).min(rows.nrows()), ..]), at);
+        let threads = threads.clamp(1, starts.len().max(1));
+        if threads == 1 {
+            return starts.into_iter().map(block).collect();
+        }
+        // Each thread takes every `threads`-th block; results are put back in input order.
+        let mut results: Vec<Option<Result<T>>> = (0..starts.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (starts, block) = (&starts, &block);
+                    scope.spawn(move || {
+                        starts
+                            .iter()
+                            .enumerate()
+                            .skip(t)
+                            .step_by(threads)
+                            .map(|(i, &at)| (i, block(at)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for handle in handles {
+                match handle.join() {
+                    Ok(done) => done.into_iter().for_each(|(i, r)| results[i] = Some(r)),
+                    Err(_) => results.push(Some(Err(AutoencError::InvalidInput("a scoring thread panicked".into())))),
+                }
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(AutoencError::InvalidInput("a block was not scored".into()))))
+            .collect()
+    }
+
+    /// Codes of `rows` (`(rows, latent)`); for a variational model, the posterior mean.
+    pub fn encode(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
+        self.encode_parallel(rows, 1)
+    }
+
+    /// [`Autoencoder::encode`] on up to `threads` threads; the result does not depend on `threads`.
+    pub fn encode_parallel(&self, rows: ArrayView2<f32>, threads: usize) -> Result<Array2<f32>> {
+        let blocks = self.chunked(rows, threads, |block, at| self.encode_chunk(block, at))?;
+        concatenate_rows(&blocks, self.latent_size())
+    }
+
+    /// Anomaly scores of `rows`: the mean squared reconstruction error over observed features, in
+    /// scaled units.
+    pub fn score(&self, rows: ArrayView2<f32>) -> Result<Array1<f64>> {
+        self.score_parallel(rows, 1)
+    }
+
+    /// [`Autoencoder::score`] on up to `threads` threads; the result does not depend on `threads`.
+    pub fn score_parallel(&self, rows: ArrayView2<f32>, threads: usize) -> Result<Array1<f64>> {
+        let blocks = self.chunked(rows, threads, |block, at| self.score_chunk(block, at))?;
+        Ok(blocks.iter().flat_map(|b| b.iter().copied()).collect())
+    }
+
+    /// Codes, reconstructions (scaled units), per-feature squared errors (NaN where the input was
+    /// missing) and scores in one pass.
+    pub fn score_details(&self, rows: ArrayView2<f32>) -> Result<ScoreDetails> {
+        self.score_details_parallel(rows, 1)
+    }
+
+    /// [`Autoencoder::score_details`] on up to `threads` threads; the result does not depend on `threads`.
+    pub fn score_details_parallel(&self, rows: ArrayView2<f32>, threads: usize) -> Result<ScoreDetails> {
+        let blocks = self.chunked(rows, threads, |block, at| self.score_details_chunk(block, at))?;
+        let embedding: Vec<Array2<f32>> = blocks.iter().map(|b| b.embedding.clone()).collect();
+        let reconstruction: Vec<Array2<f32>> = blocks.iter().map(|b| b.reconstruction_scaled.clone()).collect();
+        let errors: Vec<Array2<f32>> = blocks.iter().map(|b| b.feature_errors.clone()).collect();
+        Ok(ScoreDetails {
+            embedding: concatenate_rows(&embedding, self.latent_size())?,
+            reconstruction_scaled: concatenate_rows(&reconstruction, self.n_features())?,
+            feature_errors: concatenate_rows(&errors, self.n_features())?,
+            scores: blocks.iter().flat_map(|b| b.scores.iter().copied()).collect(),
+        })
+    }
+
+    /// Reconstructions of `rows` in original units; missing inputs come back filled in.
+    pub fn reconstruct(&self, rows: ArrayView2<f32>) -> Result<Array2<f32>> {
+        let details = self.score_details(rows)?;
+        Ok(self.scaler.inverse(details.reconstruction_scaled.view()))
+    }
+}
+
+fn concatenate_rows(blocks: &[Array2<f32>], width: usize) -> Result<Array2<f32>> {
+    if blocks.len() == 1 {
+        return Ok(blocks[0].clone());
+    }
+    let views: Vec<ArrayView2<f32>> = blocks.iter().map(|b| b.view()).collect();
+    if views.is_empty() {
+        return Ok(Array2::zeros((0, width)));
+    }
+    ndarray::concatenate(Axis(0), &views).map_err(|e| AutoencError::InvalidInput(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::{Autoencoder, LatentSize, Sparsity, Variant};
-    use ndarray::{Array2, s};
+    use crate::{AutoencError, Autoencoder, LatentSize, Sparsity, Variant};
+    use ndarray::{Array2, Axis, s};
 
     fn data() -> Array2<f32> {
         Array2::from_shape_fn((300, 6), |(i, j)| ((i * 7 + j * 3) % 11) as f32 * 0.3 + (j as f32).sin() * 10.0)
@@ -434,6 +537,48 @@ mod tests {
                     assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{variant:?} row {i}: {a} vs {b}");
                 }
             }
+            // Blocks on threads give the same numbers as one thread.
+            let tall = ndarray::concatenate(
+                Axis(0),
+                &[
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                    x.view(),
+                ],
+            )
+            .unwrap();
+            assert!(tall.nrows() > super::CHUNK_ROWS);
+            let one = model.score_details(tall.view()).unwrap();
+            let two = model.score_details_parallel(tall.view(), 2).unwrap();
+            assert_eq!(one.scores, two.scores);
+            assert_eq!(one.embedding, two.embedding);
+            assert_eq!(model.score_parallel(tall.view(), 3).unwrap(), one.scores);
+            assert_eq!(model.encode_parallel(tall.view(), 2).unwrap(), one.embedding);
             // Rows beside a row with a missing value are unaffected by it.
             let mut holed = x.clone();
             holed[(5, 2)] = f32::NAN;
@@ -442,6 +587,25 @@ mod tests {
             assert_eq!(mixed[6], all[6]);
             assert!(mixed[5].is_finite());
         }
+    }
+
+    /// Adapters share one model between threads (SQL partitions, stream workers).
+    #[test]
+    fn models_are_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Autoencoder>();
+    }
+
+    /// Errors name the row in the caller's input, not in the block.
+    #[test]
+    fn errors_name_rows_of_the_whole_input() {
+        let x = data();
+        let model =
+            Autoencoder::params().variant(Variant::Plain).latent(LatentSize::Fixed(3)).epochs(1).fit(x.view()).unwrap();
+        let mut tall = Array2::from_shape_fn((20_000, 6), |(i, j)| x[(i % 300, j)]);
+        tall[(17_000, 4)] = f32::INFINITY;
+        let err = model.score_parallel(tall.view(), 2).unwrap_err();
+        assert!(matches!(err, AutoencError::InfiniteValue { row: 17_000, .. }), "{err}");
     }
 
     /// Training after a first use must not leave a stale folded layer behind.

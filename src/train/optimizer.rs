@@ -5,7 +5,7 @@
 use crate::model::params::OptimizerKind;
 
 /// One update rule.
-pub trait Optimizer: Send {
+pub trait Optimizer: Send + Sync {
     /// Updates every tensor in `params` from the matching tensor in `grads`. The flag next to each
     /// parameter tensor is true for weights (which get weight decay) and false for biases.
     fn step(&mut self, params: Vec<(&mut [f32], bool)>, grads: Vec<&[f32]>);
