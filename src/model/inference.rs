@@ -382,9 +382,9 @@ impl Autoencoder {
     }
 }
 
-/// Inputs are processed in blocks of this many rows, always cut at the same places, so a row's numbers
-/// never depend on how many threads ran or on how much else was in the call, and scratch memory stays
-/// bounded (a few MB) whatever the input size.
+/// Inputs are processed in blocks of this many rows, always cut at the same places, so the numbers
+/// never depend on how many threads ran, and scratch memory stays bounded (a few MB) whatever the
+/// input size.
 pub const CHUNK_ROWS: usize = 8192;
 
 impl Autoencoder {
