@@ -1,0 +1,248 @@
+//! The argument conventions every `ae_*` scalar function shares.
+//!
+//! A call is `ae_fn([model,] features... [, threshold])`:
+//! - `model` is a string literal naming a registered model, or a binary value/column holding a model
+//!   file (e.g. what `ae_train` returns); without it the registry's default model is used. The first
+//!   argument's type decides: text is a name, binary is a model, anything else is already a feature.
+//! - `features` is one list column (`List`, `LargeList`, `FixedSizeList` of numbers), one struct of
+//!   numeric fields, or several numeric columns of any integer or float type, in the model's order.
+//! - A NULL row (null list, null struct, or every feature column null) gives a NULL result; a null or
+//!   NaN inside a row is a missing value, imputed by the model. A wrong dimension is an error naming
+//!   expected and got.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float32Type};
+use autoenc::Autoencoder;
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
+use ndarray::Array2;
+
+use crate::registry::ModelRegistry;
+
+/// What the first argument says about the model.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ModelSource {
+    /// No model argument: the registry's default.
+    Default,
+    /// A string naming a registered model (known at planning when it is a literal).
+    Named(Option<String>),
+    /// Binary model files, one per row or one literal.
+    Bytes,
+}
+
+fn is_text(dt: &DataType) -> bool {
+    matches!(dt, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_binary(dt: &DataType) -> bool {
+    matches!(dt, DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
+}
+
+fn is_numeric(dt: &DataType) -> bool {
+    dt.is_integer()
+        || dt.is_floating()
+        || matches!(dt, DataType::Decimal128(..) | DataType::Decimal256(..) | DataType::Null)
+}
+
+fn is_list_of_numbers(dt: &DataType) -> bool {
+    match dt {
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => is_numeric(f.data_type()),
+        _ => false,
+    }
+}
+
+fn is_struct_of_numbers(dt: &DataType) -> bool {
+    matches!(dt, DataType::Struct(fields) if !fields.is_empty() && fields.iter().all(|f| is_numeric(f.data_type())))
+}
+
+/// The model argument's kind and the index of the first feature argument.
+pub(crate) fn model_source(types: &[DataType], literal_name: Option<&ScalarValue>) -> (ModelSource, usize) {
+    match types.first() {
+        Some(dt) if is_text(dt) => {
+            let name = literal_name.and_then(|v| match v {
+                ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+                    Some(s.clone())
+                }
+                _ => None,
+            });
+            (ModelSource::Named(name), 1)
+        }
+        Some(dt) if is_binary(dt) => (ModelSource::Bytes, 1),
+        _ => (ModelSource::Default, 0),
+    }
+}
+
+/// Plan-time checks of the feature arguments' types; returns how many numeric columns there are (0
+/// for the list and struct forms).
+pub(crate) fn check_feature_types(function: &str, types: &[DataType]) -> Result<usize> {
+    match types {
+        [] => plan_err!("{function}: no feature arguments; pass a list column, a struct, or numeric columns"),
+        [one] if is_list_of_numbers(one) || is_struct_of_numbers(one) => Ok(0),
+        many => {
+            for (i, dt) in many.iter().enumerate() {
+                if !is_numeric(dt) {
+                    return plan_err!(
+                        "{function}: feature argument {} has type {dt}; features must be numeric columns, \
+                         one list of numbers or one struct of numeric fields",
+                        i + 1
+                    );
+                }
+            }
+            Ok(many.len())
+        }
+    }
+}
+
+/// Resolves the model at planning time when the call allows it (named literal or default).
+pub(crate) fn planned_model(registry: &ModelRegistry, source: &ModelSource) -> Result<Option<Arc<Autoencoder>>> {
+    match source {
+        ModelSource::Default => registry.default_model().map(Some).map_err(|e| DataFusionError::Plan(e.to_string())),
+        ModelSource::Named(Some(name)) => {
+            registry.get(name).map(Some).map_err(|e| DataFusionError::Plan(e.to_string()))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Feature rows of a batch: the matrix (NaN for missing values) and which rows are NULL as a whole.
+pub(crate) struct Features {
+    pub matrix: Array2<f32>,
+    pub valid: Vec<bool>,
+}
+
+/// Builds the feature matrix for `expected` features from the evaluated feature arguments.
+pub(crate) fn features(function: &str, arrays: &[ArrayRef], expected: usize) -> Result<Features> {
+    let rows = arrays.first().map_or(0, |a| a.len());
+    match arrays {
+        [one] if is_list_of_numbers(one.data_type()) => {
+            let matrix = autoenc::io::table::list_matrix(one, "features", Some(expected))
+                .map_err(|e| DataFusionError::Execution(format!("{function}: {e}")))?;
+            Ok(Features { matrix, valid: (0..rows).map(|i| one.is_valid(i)).collect() })
+        }
+        [one] if is_struct_of_numbers(one.data_type()) => {
+            let fields = one.as_struct();
+            if fields.num_columns() != expected {
+                return exec_err!(
+                    "{function}: wrong dimension: expected {expected} features, got {}",
+                    fields.num_columns()
+                );
+            }
+            let mut out = columns_matrix(function, fields.columns(), expected)?;
+            for (i, valid) in out.valid.iter_mut().enumerate() {
+                *valid = one.is_valid(i);
+            }
+            Ok(out)
+        }
+        many => columns_matrix(function, many, expected),
+    }
+}
+
+fn columns_matrix(function: &str, columns: &[ArrayRef], expected: usize) -> Result<Features> {
+    if columns.len() != expected {
+        return exec_err!("{function}: wrong dimension: expected {expected} features, got {}", columns.len());
+    }
+    let rows = columns.first().map_or(0, |a| a.len());
+    let mut matrix = Array2::from_elem((rows, expected), f32::NAN);
+    let mut valid = vec![false; rows];
+    for (j, column) in columns.iter().enumerate() {
+        let values = cast(column, &DataType::Float32)?;
+        let values = values.as_primitive::<Float32Type>();
+        for i in 0..rows {
+            if values.is_valid(i) {
+                matrix[(i, j)] = values.value(i);
+                valid[i] = true;
+            }
+        }
+    }
+    Ok(Features { matrix, valid })
+}
+
+/// Runs `compute` for every non-NULL row, grouping rows by model, and returns one result per row
+/// (`None` for NULL rows). `threshold_allowed` lets a trailing numeric literal be a threshold when the
+/// feature count is one more than the model's.
+pub(crate) fn evaluate<T: Clone>(
+    function: &str,
+    registry: &ModelRegistry,
+    args: &ScalarFunctionArgs,
+    threshold_allowed: bool,
+    compute: impl Fn(&Autoencoder, &Array2<f32>, Option<f64>) -> Result<Vec<T>>,
+) -> Result<Vec<Option<T>>> {
+    let rows = args.number_rows;
+    let types: Vec<DataType> = args.args.iter().map(|a| a.data_type()).collect();
+    let (source, first_feature) = model_source(&types, None);
+    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+    // Group rows by model: one group for a name or the default; one per distinct model file otherwise.
+    let groups: Vec<(Arc<Autoencoder>, Vec<usize>)> = match source {
+        ModelSource::Default => vec![(
+            registry.default_model().map_err(|e| DataFusionError::Execution(e.to_string()))?,
+            (0..rows).collect(),
+        )],
+        ModelSource::Named(_) => {
+            let ColumnarValue::Scalar(value) = &args.args[0] else {
+                return exec_err!("{function}: the model name must be a literal");
+            };
+            let name = match value {
+                ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s,
+                _ => return exec_err!("{function}: the model name is NULL"),
+            };
+            vec![(registry.get(name).map_err(|e| DataFusionError::Execution(e.to_string()))?, (0..rows).collect())]
+        }
+        ModelSource::Bytes => {
+            let column = cast(&arrays[0], &DataType::LargeBinary)?;
+            let column = column.as_binary::<i64>();
+            let mut by_bytes: HashMap<&[u8], Vec<usize>> = HashMap::new();
+            for i in 0..rows {
+                if column.is_valid(i) {
+                    by_bytes.entry(column.value(i)).or_default().push(i);
+                }
+            }
+            let mut groups = Vec::with_capacity(by_bytes.len());
+            for (bytes, members) in by_bytes {
+                let model = Autoencoder::from_bytes(bytes)
+                    .map_err(|e| DataFusionError::Execution(format!("{function}: {e}")))?;
+                groups.push((Arc::new(model), members));
+            }
+            groups
+        }
+    };
+
+    let mut out: Vec<Option<T>> = vec![None; rows];
+    for (model, members) in groups {
+        let mut feature_arrays: Vec<ArrayRef> = arrays[first_feature..].to_vec();
+        let mut threshold = None;
+        let expected = model.n_features();
+        let numeric_columns =
+            feature_arrays.len() > 1 || feature_arrays.first().is_some_and(|a| is_numeric(a.data_type()));
+        let list_then_threshold = feature_arrays.len() == 2 && !is_numeric(feature_arrays[0].data_type());
+        if threshold_allowed && ((numeric_columns && feature_arrays.len() == expected + 1) || list_then_threshold) {
+            let Some(ColumnarValue::Scalar(value)) = args.args.last() else {
+                return exec_err!("{function}: the threshold must be a literal");
+            };
+            threshold = Some(match value.cast_to(&DataType::Float64)? {
+                ScalarValue::Float64(Some(t)) if t.is_finite() => t,
+                other => return exec_err!("{function}: the threshold must be a finite number, got {other}"),
+            });
+            feature_arrays.pop();
+        }
+        let features = features(function, &feature_arrays, expected)?;
+        let wanted: Vec<usize> = members.into_iter().filter(|&i| features.valid[i]).collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let matrix = features.matrix.select(ndarray::Axis(0), &wanted);
+        let results = compute(&model, &matrix, threshold)?;
+        for (i, value) in wanted.into_iter().zip(results) {
+            out[i] = Some(value);
+        }
+    }
+    Ok(out)
+}
+
+/// Turns a core error into an execution error naming the function.
+pub(crate) fn exec(function: &str) -> impl Fn(autoenc::AutoencError) -> DataFusionError + '_ {
+    move |e| DataFusionError::Execution(format!("{function}: {e}"))
+}

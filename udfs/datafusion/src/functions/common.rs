@@ -1,0 +1,76 @@
+//! What the function structs share: the documentation section, plan-time argument checks, and
+//! equality by identity (DataFusion compares UDFs; two instances are equal when they share a registry).
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, FieldRef};
+use autoenc::Autoencoder;
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::logical_expr::DocSection;
+
+use crate::arguments::{ModelSource, check_feature_types, model_source, planned_model};
+use crate::registry::ModelRegistry;
+
+pub(crate) const DOC_SECTION: DocSection = DocSection {
+    include: true,
+    label: "Autoencoder Functions",
+    description: Some(
+        "Encode, reconstruct, score and flag rows with autoenc models. The first argument is a model name \
+         (string literal), a model file (binary, e.g. from ae_train), or absent for the default model; the \
+         features follow as one list column, one struct, or several numeric columns.",
+    ),
+};
+
+/// Checks a call's argument types at planning and resolves the model when it is known then (a named
+/// literal or the default). With a known model, the feature count is checked too.
+pub(crate) fn plan_call(
+    function: &str,
+    registry: &ModelRegistry,
+    arg_fields: &[FieldRef],
+    scalar_arguments: &[Option<&ScalarValue>],
+    threshold_allowed: bool,
+) -> Result<Option<Arc<Autoencoder>>> {
+    let types: Vec<DataType> = arg_fields.iter().map(|f| f.data_type().clone()).collect();
+    let (source, first_feature) = model_source(&types, scalar_arguments.first().copied().flatten());
+    if let ModelSource::Named(None) = source
+        && scalar_arguments.first().copied().flatten().is_none()
+    {
+        return plan_err!("{function}: the model name must be a string literal");
+    }
+    let model = planned_model(registry, &source)?;
+    let features = &types[first_feature..];
+    let numeric_columns = check_feature_types(function, features).or_else(|err| {
+        // `list, threshold` is the one mixed form, for ae_is_anomaly.
+        if threshold_allowed && features.len() == 2 && check_feature_types(function, &features[..1]).is_ok() {
+            Ok(0)
+        } else {
+            Err(err)
+        }
+    })?;
+    if let (Some(model), true) = (&model, numeric_columns > 0) {
+        let d = model.n_features();
+        let fits = numeric_columns == d || (threshold_allowed && numeric_columns == d + 1);
+        if !fits {
+            return plan_err!("{function}: wrong dimension: the model expects {d} features, got {numeric_columns}");
+        }
+    }
+    Ok(model)
+}
+
+/// Implements `PartialEq`, `Eq` and `Hash` for a function struct holding `registry: Arc<ModelRegistry>`.
+macro_rules! identity_by_registry {
+    ($name:ident) => {
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                std::sync::Arc::ptr_eq(&self.registry, &other.registry)
+            }
+        }
+        impl Eq for $name {}
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                std::ptr::hash(std::sync::Arc::as_ptr(&self.registry), state);
+            }
+        }
+    };
+}
+pub(crate) use identity_by_registry;

@@ -1,0 +1,50 @@
+//! # autoenc-datafusion
+//!
+//! SQL functions over autoenc models for Apache DataFusion. Register them on a `SessionContext` with a
+//! [`ModelRegistry`] (models loaded by name from a directory, or registered in code):
+//!
+//! ```no_run
+//! # async fn demo() -> datafusion::error::Result<()> {
+//! use std::sync::Arc;
+//! use datafusion::prelude::SessionContext;
+//! use autoenc_datafusion::{ModelRegistry, register};
+//!
+//! let ctx = SessionContext::new();
+//! let models = Arc::new(ModelRegistry::with_directory("models"));
+//! register(&ctx, models);
+//! ctx.sql("SELECT ae_score('sensors', s0, s1, s2) FROM 'readings.parquet'").await?.show().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Functions so far: `ae_encode`, `ae_score`, `ae_percentile`, `ae_is_anomaly` (see `functions/` and
+//! the argument conventions in `arguments.rs`). Scores are computed by the same core call as the CLI's,
+//! so they agree with `autoenc score` for the same rows.
+
+mod arguments;
+pub mod expr_fn;
+pub mod functions;
+pub mod registry;
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::prelude::SessionContext;
+
+pub use registry::{ModelRegistry, RegistryError};
+
+/// Every scalar function, bound to `registry`.
+pub fn scalar_functions(registry: Arc<ModelRegistry>) -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::from(functions::ae_encode::AeEncodeFunc::new(registry.clone())),
+        ScalarUDF::from(functions::ae_score::AeScoreFunc::new(registry.clone())),
+        ScalarUDF::from(functions::ae_percentile::AePercentileFunc::new(registry.clone())),
+        ScalarUDF::from(functions::ae_is_anomaly::AeIsAnomalyFunc::new(registry)),
+    ]
+}
+
+/// Adds every function to `ctx`.
+pub fn register(ctx: &SessionContext, registry: Arc<ModelRegistry>) {
+    for function in scalar_functions(registry) {
+        ctx.register_udf(function);
+    }
+}
