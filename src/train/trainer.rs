@@ -330,6 +330,16 @@ fn calibrate(model: &mut Autoencoder, rows: ArrayView2<f32>) -> Result<()> {
 }
 
 impl Autoencoder {
+    /// New rows for more training, checked and scaled with the model's own scaler.
+    fn training_set(&self, data: ArrayView2<f32>) -> Result<TrainingSet> {
+        self.check_width(data.ncols())?;
+        check_training_data(data, &self.feature_names)?;
+        let scaled = self.scaler.transform(data, &self.feature_names)?;
+        check_bce_range(&self.params, &scaled, &self.feature_names)?;
+        let range = FeatureRange::of(scaled.values.view());
+        Ok(TrainingSet { scaled, range })
+    }
+
     /// Warm start: trains this model for `epochs` more passes over `data` (same params, a fresh
     /// optimiser, the scaler kept), then recalibrates the threshold and sketch on `data`.
     pub fn continue_training(
@@ -341,13 +351,7 @@ impl Autoencoder {
         if epochs == 0 {
             return Err(AutoencError::ZeroEpochs);
         }
-        self.check_width(data.ncols())?;
-        check_training_data(data, &self.feature_names)?;
-        self.check_width(data.ncols())?;
-        let scaled = self.scaler.transform(data, &self.feature_names)?;
-        check_bce_range(&self.params, &scaled, &self.feature_names)?;
-        let range = FeatureRange::of(scaled.values.view());
-        let all = TrainingSet { scaled, range };
+        let all = self.training_set(data)?;
         train_epochs(self, &all, epochs, on_epoch)?;
         calibrate(self, data)
     }
@@ -356,13 +360,7 @@ impl Autoencoder {
     /// optimiser's state between calls. The scaler, threshold and sketch are left as they are (call
     /// [`Autoencoder::recalibrate`] to move them). Returns the mean loss of the pass.
     pub fn partial_fit(&mut self, data: ArrayView2<f32>) -> Result<f64> {
-        self.check_width(data.ncols())?;
-        check_training_data(data, &self.feature_names)?;
-        self.check_width(data.ncols())?;
-        let scaled = self.scaler.transform(data, &self.feature_names)?;
-        check_bce_range(&self.params, &scaled, &self.feature_names)?;
-        let range = FeatureRange::of(scaled.values.view());
-        let set = TrainingSet { scaled, range };
+        let set = self.training_set(data)?;
         let started = Instant::now();
         let params = self.params.clone();
         let mut state = std::mem::take(&mut self.trainer);
