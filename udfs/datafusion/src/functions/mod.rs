@@ -2,6 +2,7 @@
 
 pub mod ae_encode;
 pub mod ae_is_anomaly;
+pub mod ae_model_info;
 pub mod ae_percentile;
 pub mod ae_score;
 mod common;

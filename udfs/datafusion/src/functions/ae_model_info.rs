@@ -1,0 +1,133 @@
+//! `ae_model_info([model])`: a model's metadata as JSON text.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{Array, AsArray, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef};
+use autoenc::Autoencoder;
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+
+use super::common::{DOC_SECTION, identity_by_registry};
+use crate::registry::ModelRegistry;
+
+/// `ae_model_info`: params, architecture, feature names, threshold, score sketch size and training report
+/// of a model, as the JSON the model file holds.
+#[derive(Debug)]
+pub struct AeModelInfoFunc {
+    signature: Signature,
+    registry: Arc<ModelRegistry>,
+}
+identity_by_registry!(AeModelInfoFunc);
+
+impl AeModelInfoFunc {
+    pub fn new(registry: Arc<ModelRegistry>) -> Self {
+        AeModelInfoFunc {
+            // No argument means the default model.
+            signature: Signature::one_of(
+                vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
+                Volatility::Immutable,
+            ),
+            registry,
+        }
+    }
+}
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "The model's metadata as JSON text: format version, params, architecture, feature names, threshold, \
+         training report.",
+        "ae_model_info([model])",
+    )
+    .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
+    .with_sql_example("SELECT ae_model_info('sensors')::json->>'threshold';")
+    .build()
+});
+
+/// The metadata JSON of a loaded model.
+fn info(model: &Autoencoder) -> Result<String> {
+    let bytes = model.to_bytes().map_err(|e| DataFusionError::Execution(format!("ae_model_info: {e}")))?;
+    let metadata = autoenc::io::model_file::read_metadata(&bytes)
+        .map_err(|e| DataFusionError::Execution(format!("ae_model_info: {e}")))?;
+    serde_json::to_string(&metadata).map_err(|e| DataFusionError::Execution(format!("ae_model_info: {e}")))
+}
+
+impl ScalarUDFImpl for AeModelInfoFunc {
+    fn name(&self) -> &str {
+        "ae_model_info"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        match args.arg_fields {
+            [] => {
+                self.registry.default_model().map_err(|e| DataFusionError::Plan(e.to_string()))?;
+            }
+            [one] => match one.data_type() {
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                    let name = match args.scalar_arguments.first().copied().flatten() {
+                        Some(
+                            ScalarValue::Utf8(Some(s))
+                            | ScalarValue::LargeUtf8(Some(s))
+                            | ScalarValue::Utf8View(Some(s)),
+                        ) => s,
+                        _ => return plan_err!("ae_model_info: the model name must be a string literal"),
+                    };
+                    self.registry.get(name).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+                }
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {}
+                other => return plan_err!("ae_model_info: expected a model name or model bytes, got {other}"),
+            },
+            more => return plan_err!("ae_model_info: expected at most one argument (the model), got {}", more.len()),
+        }
+        Ok(Arc::new(Field::new(self.name(), DataType::Utf8, true)))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let text: StringArray = match args.args.first() {
+            None => {
+                let model = self.registry.default_model().map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                let json = info(&model)?;
+                (0..rows).map(|_| Some(json.clone())).collect()
+            }
+            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
+            | Some(ColumnarValue::Scalar(ScalarValue::LargeUtf8(Some(name))))
+            | Some(ColumnarValue::Scalar(ScalarValue::Utf8View(Some(name)))) => {
+                let model = self.registry.get(name).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                let json = info(&model)?;
+                (0..rows).map(|_| Some(json.clone())).collect()
+            }
+            Some(value)
+                if matches!(value.data_type(), DataType::Binary | DataType::LargeBinary | DataType::BinaryView) =>
+            {
+                let column = cast(&value.to_array(rows)?, &DataType::LargeBinary)?;
+                let column = column.as_binary::<i64>();
+                let mut out = Vec::with_capacity(rows);
+                for i in 0..rows {
+                    out.push(if column.is_null(i) {
+                        None
+                    } else {
+                        let model = Autoencoder::from_bytes(column.value(i))
+                            .map_err(|e| DataFusionError::Execution(format!("ae_model_info: {e}")))?;
+                        Some(info(&model)?)
+                    });
+                }
+                out.into_iter().collect()
+            }
+            Some(_) => return exec_err!("ae_model_info: the model name must be a non-NULL literal"),
+        };
+        Ok(ColumnarValue::Array(Arc::new(text)))
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}
