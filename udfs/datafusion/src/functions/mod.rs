@@ -1,6 +1,7 @@
 //! One file and one struct per SQL function, following DataFusion's own function crates.
 
 pub mod ae_encode;
+pub mod ae_explain;
 pub mod ae_is_anomaly;
 pub mod ae_model_info;
 pub mod ae_percentile;

@@ -1,0 +1,111 @@
+//! `ae_explain([model,] features..., k)`: the k features that contribute most to each row's score.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{ArrayRef, Float64Array, ListArray, StringArray, StructArray};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use autoenc::Contribution;
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::common::{DOC_SECTION, identity_by_registry, plan_call};
+use crate::arguments::{evaluate, exec};
+use crate::registry::ModelRegistry;
+
+/// `ae_explain`: a list of `{feature, error}` for the k features with the largest squared reconstruction
+/// error (scaled units), largest first; missing features are never listed.
+#[derive(Debug)]
+pub struct AeExplainFunc {
+    signature: Signature,
+    registry: Arc<ModelRegistry>,
+}
+identity_by_registry!(AeExplainFunc);
+
+impl AeExplainFunc {
+    pub fn new(registry: Arc<ModelRegistry>) -> Self {
+        AeExplainFunc { signature: Signature::variadic_any(Volatility::Immutable), registry }
+    }
+}
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "The k features with the largest reconstruction error in the row, largest first, as a list of \
+         {feature, error} (squared error in the model's scaled units).",
+        "ae_explain([model,] features..., k)",
+    )
+    .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
+    .with_argument("features", "One list column, one struct, or numeric columns in the model's feature order.")
+    .with_argument("k", "How many features to list (a positive integer literal).")
+    .with_sql_example(
+        "SELECT id, ae_explain('sensors', features, 2) FROM readings WHERE ae_is_anomaly('sensors', features);",
+    )
+    .build()
+});
+
+fn entry_fields() -> Fields {
+    Fields::from(vec![Field::new("feature", DataType::Utf8, false), Field::new("error", DataType::Float64, false)])
+}
+
+fn item() -> FieldRef {
+    Arc::new(Field::new("item", DataType::Struct(entry_fields()), false))
+}
+
+/// `k` from the last argument: a positive integer literal.
+fn k_of(value: Option<&ScalarValue>) -> Option<usize> {
+    match value?.cast_to(&DataType::Int64).ok()? {
+        ScalarValue::Int64(Some(k)) if k > 0 => usize::try_from(k).ok(),
+        _ => None,
+    }
+}
+
+impl ScalarUDFImpl for AeExplainFunc {
+    fn name(&self) -> &str {
+        "ae_explain"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(item()))
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let n = args.arg_fields.len();
+        if n < 2 || !args.arg_fields[n - 1].data_type().is_integer() {
+            return plan_err!("ae_explain: the last argument must be k, a positive integer literal");
+        }
+        if k_of(args.scalar_arguments[n - 1]).is_none() {
+            return plan_err!("ae_explain: k must be a positive integer literal");
+        }
+        plan_call(self.name(), &self.registry, &args.arg_fields[..n - 1], &args.scalar_arguments[..n - 1], false)?;
+        Ok(Arc::new(Field::new(self.name(), DataType::List(item()), true)))
+    }
+    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let k = match args.args.pop() {
+            Some(ColumnarValue::Scalar(value)) => k_of(Some(&value)),
+            _ => None,
+        };
+        let Some(k) = k else {
+            return exec_err!("ae_explain: k must be a positive integer literal");
+        };
+        args.arg_fields.pop();
+        let lists: Vec<Option<Vec<Contribution>>> =
+            evaluate(self.name(), &self.registry, &args, false, |model, rows, _| {
+                model.explain(rows.view(), k).map_err(exec(self.name()))
+            })?;
+        let lengths = lists.iter().map(|l| l.as_ref().map_or(0, Vec::len));
+        let offsets = OffsetBuffer::from_lengths(lengths);
+        let entries: Vec<&Contribution> = lists.iter().flatten().flatten().collect();
+        let names: StringArray = entries.iter().map(|c| Some(c.feature.as_str())).collect();
+        let errors: Float64Array = entries.iter().map(|c| Some(c.error)).collect();
+        let values = StructArray::try_new(entry_fields(), vec![Arc::new(names) as ArrayRef, Arc::new(errors)], None)?;
+        let nulls = NullBuffer::from(lists.iter().map(Option::is_some).collect::<Vec<bool>>());
+        Ok(ColumnarValue::Array(Arc::new(ListArray::try_new(item(), offsets, Arc::new(values), Some(nulls))?)))
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}
