@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Functions so far: `ae_encode`, `ae_score`, `ae_percentile`, `ae_is_anomaly`, `ae_explain`, `ae_model_info` (see `functions/` and
+//! Functions so far: `ae_encode`, `ae_score`, `ae_percentile`, `ae_is_anomaly`, `ae_explain`, `ae_reconstruct`, `ae_model_info` (see `functions/` and
 //! the argument conventions in `arguments.rs`). Scores are computed by the same core call as the CLI's,
 //! so they agree with `autoenc score` for the same rows.
 
@@ -40,6 +40,7 @@ pub fn scalar_functions(registry: Arc<ModelRegistry>) -> Vec<ScalarUDF> {
         ScalarUDF::from(functions::ae_percentile::AePercentileFunc::new(registry.clone())),
         ScalarUDF::from(functions::ae_is_anomaly::AeIsAnomalyFunc::new(registry.clone())),
         ScalarUDF::from(functions::ae_explain::AeExplainFunc::new(registry.clone())),
+        ScalarUDF::from(functions::ae_reconstruct::AeReconstructFunc::new(registry.clone())),
         ScalarUDF::from(functions::ae_model_info::AeModelInfoFunc::new(registry)),
     ]
 }

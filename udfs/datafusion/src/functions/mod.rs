@@ -5,5 +5,6 @@ pub mod ae_explain;
 pub mod ae_is_anomaly;
 pub mod ae_model_info;
 pub mod ae_percentile;
+pub mod ae_reconstruct;
 pub mod ae_score;
 mod common;

@@ -1,0 +1,102 @@
+//! `ae_reconstruct([model,] features...)`: each row as the model reconstructs it.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{ArrayRef, FixedSizeListArray, Float32Array, ListArray};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
+
+use super::common::{DOC_SECTION, identity_by_registry, plan_call};
+use crate::arguments::{evaluate, exec};
+use crate::registry::ModelRegistry;
+
+/// `ae_reconstruct`: the reconstruction of each row in original units, as a fixed-size list of f32 of
+/// the model's feature count (a variable list for a binary model column); missing inputs come back
+/// filled in.
+#[derive(Debug)]
+pub struct AeReconstructFunc {
+    signature: Signature,
+    registry: Arc<ModelRegistry>,
+}
+identity_by_registry!(AeReconstructFunc);
+
+impl AeReconstructFunc {
+    pub fn new(registry: Arc<ModelRegistry>) -> Self {
+        AeReconstructFunc { signature: Signature::variadic_any(Volatility::Immutable), registry }
+    }
+}
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "The row as the model reconstructs it, in original units (a fixed-size list of f32); missing \
+         values come back filled in.",
+        "ae_reconstruct([model,] features...)",
+    )
+    .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
+    .with_argument("features", "One list column, one struct, or numeric columns in the model's feature order.")
+    .with_sql_example("SELECT id, ae_reconstruct('sensors', features) AS filled FROM readings;")
+    .build()
+});
+
+fn item() -> FieldRef {
+    Arc::new(Field::new("item", DataType::Float32, false))
+}
+
+impl ScalarUDFImpl for AeReconstructFunc {
+    fn name(&self) -> &str {
+        "ae_reconstruct"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::List(item()))
+    }
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        let model = plan_call(self.name(), &self.registry, args.arg_fields, args.scalar_arguments, false)?;
+        let data_type = match model {
+            Some(model) => DataType::FixedSizeList(item(), model.n_features() as i32),
+            None => DataType::List(item()),
+        };
+        Ok(Arc::new(Field::new(self.name(), data_type, true)))
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let return_type = args.return_type().clone();
+        let codes = evaluate(self.name(), &self.registry, &args, false, |model, rows, _| {
+            let code = model.reconstruct(rows.view()).map_err(exec(self.name()))?;
+            Ok(code.outer_iter().map(|r| r.to_vec()).collect::<Vec<Vec<f32>>>())
+        })?;
+        let nulls = NullBuffer::from(codes.iter().map(Option::is_some).collect::<Vec<bool>>());
+        let array: ArrayRef = match return_type {
+            DataType::FixedSizeList(_, width) => {
+                let width_usize = width as usize;
+                let mut values = Vec::with_capacity(codes.len() * width_usize);
+                for code in &codes {
+                    match code {
+                        Some(c) if c.len() == width_usize => values.extend_from_slice(c),
+                        Some(c) => {
+                            return exec_err!("{}: code of size {} for a {width}-wide result", self.name(), c.len());
+                        }
+                        None => values.extend(std::iter::repeat_n(0.0, width_usize)),
+                    }
+                }
+                Arc::new(FixedSizeListArray::try_new(item(), width, Arc::new(Float32Array::from(values)), Some(nulls))?)
+            }
+            _ => {
+                let lengths = codes.iter().map(|c| c.as_ref().map_or(0, Vec::len));
+                let offsets = OffsetBuffer::from_lengths(lengths);
+                let values: Vec<f32> = codes.iter().flatten().flatten().copied().collect();
+                Arc::new(ListArray::try_new(item(), offsets, Arc::new(Float32Array::from(values)), Some(nulls))?)
+            }
+        };
+        Ok(ColumnarValue::Array(array))
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}
