@@ -162,13 +162,15 @@ fn columns_matrix(function: &str, columns: &[ArrayRef], expected: usize) -> Resu
 }
 
 /// Runs `compute` for every non-NULL row, grouping rows by model, and returns one result per row
-/// (`None` for NULL rows). `threshold_allowed` lets a trailing numeric literal be a threshold when the
+/// (`None` for NULL rows). `width` is how many values a row holds for a model (its feature count, or
+/// its code size for `ae_decode`). `threshold_allowed` lets a trailing numeric literal be a threshold when the
 /// feature count is one more than the model's.
 pub(crate) fn evaluate<T: Clone>(
     function: &str,
     registry: &ModelRegistry,
     args: &ScalarFunctionArgs,
     threshold_allowed: bool,
+    width: impl Fn(&Autoencoder) -> usize,
     compute: impl Fn(&Autoencoder, &Array2<f32>, Option<f64>) -> Result<Vec<T>>,
 ) -> Result<Vec<Option<T>>> {
     let rows = args.number_rows;
@@ -214,7 +216,7 @@ pub(crate) fn evaluate<T: Clone>(
     for (model, members) in groups {
         let mut feature_arrays: Vec<ArrayRef> = arrays[first_feature..].to_vec();
         let mut threshold = None;
-        let expected = model.n_features();
+        let expected = width(&model);
         let numeric_columns =
             feature_arrays.len() > 1 || feature_arrays.first().is_some_and(|a| is_numeric(a.data_type()));
         let list_then_threshold = feature_arrays.len() == 2 && !is_numeric(feature_arrays[0].data_type());

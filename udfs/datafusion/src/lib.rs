@@ -16,7 +16,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Functions so far: `ae_encode`, `ae_score`, `ae_percentile`, `ae_is_anomaly`, `ae_explain`, `ae_reconstruct`, `ae_model_info` (see `functions/` and
+//! Functions so far: `ae_encode`, `ae_decode`, `ae_score`, `ae_percentile`, `ae_is_anomaly`, `ae_explain`, `ae_reconstruct`, `ae_model_info` (see `functions/` and
 //! the argument conventions in `arguments.rs`). Scores are computed by the same core call as the CLI's,
 //! so they agree with `autoenc score` for the same rows.
 
@@ -35,6 +35,7 @@ pub use registry::{ModelRegistry, RegistryError};
 /// Every scalar function, bound to `registry`.
 pub fn scalar_functions(registry: Arc<ModelRegistry>) -> Vec<ScalarUDF> {
     vec![
+        ScalarUDF::from(functions::ae_decode::AeDecodeFunc::new(registry.clone())),
         ScalarUDF::from(functions::ae_encode::AeEncodeFunc::new(registry.clone())),
         ScalarUDF::from(functions::ae_score::AeScoreFunc::new(registry.clone())),
         ScalarUDF::from(functions::ae_percentile::AePercentileFunc::new(registry.clone())),

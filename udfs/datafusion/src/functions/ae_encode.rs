@@ -66,10 +66,17 @@ impl ScalarUDFImpl for AeEncodeFunc {
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let return_type = args.return_type().clone();
-        let codes = evaluate(self.name(), &self.registry, &args, false, |model, rows, _| {
-            let code = model.encode(rows.view()).map_err(exec(self.name()))?;
-            Ok(code.outer_iter().map(|r| r.to_vec()).collect::<Vec<Vec<f32>>>())
-        })?;
+        let codes = evaluate(
+            self.name(),
+            &self.registry,
+            &args,
+            false,
+            |m| m.n_features(),
+            |model, rows, _| {
+                let code = model.encode(rows.view()).map_err(exec(self.name()))?;
+                Ok(code.outer_iter().map(|r| r.to_vec()).collect::<Vec<Vec<f32>>>())
+            },
+        )?;
         let nulls = NullBuffer::from(codes.iter().map(Option::is_some).collect::<Vec<bool>>());
         let array: ArrayRef = match return_type {
             DataType::FixedSizeList(_, width) => {

@@ -92,10 +92,14 @@ impl ScalarUDFImpl for AeExplainFunc {
             return exec_err!("ae_explain: k must be a positive integer literal");
         };
         args.arg_fields.pop();
-        let lists: Vec<Option<Vec<Contribution>>> =
-            evaluate(self.name(), &self.registry, &args, false, |model, rows, _| {
-                model.explain(rows.view(), k).map_err(exec(self.name()))
-            })?;
+        let lists: Vec<Option<Vec<Contribution>>> = evaluate(
+            self.name(),
+            &self.registry,
+            &args,
+            false,
+            |m| m.n_features(),
+            |model, rows, _| model.explain(rows.view(), k).map_err(exec(self.name())),
+        )?;
         let lengths = lists.iter().map(|l| l.as_ref().map_or(0, Vec::len));
         let offsets = OffsetBuffer::from_lengths(lengths);
         let entries: Vec<&Contribution> = lists.iter().flatten().flatten().collect();

@@ -59,10 +59,17 @@ impl ScalarUDFImpl for AeIsAnomalyFunc {
         Ok(Arc::new(Field::new(self.name(), DataType::Boolean, true)))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let flags = evaluate(self.name(), &self.registry, &args, true, |model, rows, threshold| {
-            let scores = model.score(rows.view()).map_err(exec(self.name()))?;
-            Ok(scores.iter().map(|&s| threshold.map_or_else(|| model.is_anomaly(s), |t| s > t)).collect())
-        })?;
+        let flags = evaluate(
+            self.name(),
+            &self.registry,
+            &args,
+            true,
+            |m| m.n_features(),
+            |model, rows, threshold| {
+                let scores = model.score(rows.view()).map_err(exec(self.name()))?;
+                Ok(scores.iter().map(|&s| threshold.map_or_else(|| model.is_anomaly(s), |t| s > t)).collect())
+            },
+        )?;
         Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(flags))))
     }
     fn documentation(&self) -> Option<&Documentation> {

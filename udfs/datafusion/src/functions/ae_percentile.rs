@@ -54,10 +54,17 @@ impl ScalarUDFImpl for AePercentileFunc {
         Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let values = evaluate(self.name(), &self.registry, &args, false, |model, rows, _| {
-            let scores = model.score(rows.view()).map_err(exec(self.name()))?;
-            Ok(scores.iter().map(|&s| model.percentile(s)).collect())
-        })?;
+        let values = evaluate(
+            self.name(),
+            &self.registry,
+            &args,
+            false,
+            |m| m.n_features(),
+            |model, rows, _| {
+                let scores = model.score(rows.view()).map_err(exec(self.name()))?;
+                Ok(scores.iter().map(|&s| model.percentile(s)).collect())
+            },
+        )?;
         Ok(ColumnarValue::Array(Arc::new(Float64Array::from(values))))
     }
     fn documentation(&self) -> Option<&Documentation> {

@@ -56,9 +56,14 @@ impl ScalarUDFImpl for AeScoreFunc {
         Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)))
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scores = evaluate(self.name(), &self.registry, &args, false, |model, rows, _| {
-            model.score(rows.view()).map(|s| s.to_vec()).map_err(exec(self.name()))
-        })?;
+        let scores = evaluate(
+            self.name(),
+            &self.registry,
+            &args,
+            false,
+            |m| m.n_features(),
+            |model, rows, _| model.score(rows.view()).map(|s| s.to_vec()).map_err(exec(self.name())),
+        )?;
         Ok(ColumnarValue::Array(Arc::new(Float64Array::from(scores))))
     }
     fn documentation(&self) -> Option<&Documentation> {

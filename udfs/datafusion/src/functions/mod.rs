@@ -1,5 +1,6 @@
 //! One file and one struct per SQL function, following DataFusion's own function crates.
 
+pub mod ae_decode;
 pub mod ae_encode;
 pub mod ae_explain;
 pub mod ae_is_anomaly;
