@@ -20,6 +20,7 @@
 //! the argument conventions in `arguments.rs`). Scores are computed by the same core call as the CLI's,
 //! so they agree with `autoenc score` for the same rows.
 
+pub mod ae_train;
 mod arguments;
 pub mod expr_fn;
 pub mod functions;
@@ -27,7 +28,7 @@ pub mod registry;
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
 pub use registry::{ModelRegistry, RegistryError};
@@ -51,4 +52,5 @@ pub fn register(ctx: &SessionContext, registry: Arc<ModelRegistry>) {
     for function in scalar_functions(registry) {
         ctx.register_udf(function);
     }
+    ctx.register_udaf(AggregateUDF::from(ae_train::AeTrainFunc::default()));
 }

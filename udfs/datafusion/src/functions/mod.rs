@@ -9,3 +9,5 @@ pub mod ae_percentile;
 pub mod ae_reconstruct;
 pub mod ae_score;
 mod common;
+
+pub(crate) use common::DOC_SECTION;

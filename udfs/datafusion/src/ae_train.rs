@@ -1,0 +1,305 @@
+//! `ae_train(features... [, options_json])`: an aggregate that trains a model on the rows of each group
+//! and returns the model file as binary.
+//!
+//! The state is a sample of the group's rows: every row until `max_rows` (option, default 1,000,000),
+//! then a uniform reservoir sample (Algorithm R, seeded), so memory stays bounded. Partial states from
+//! DataFusion's partitions merge by drawing from each side in proportion to how many rows it saw, which
+//! keeps the sample uniform over the whole group. Training happens once, in `evaluate`, with the
+//! options applied over the default params; the model's metadata records how many rows were seen and
+//! whether it was trained on a sample.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{Array, ArrayRef, AsArray, Float32Array, ListArray};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, FieldRef, Float32Type, UInt64Type};
+use autoenc::Autoencoder;
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility};
+use datafusion::physical_expr::expressions::Literal;
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+
+use crate::arguments::features;
+use crate::functions::DOC_SECTION;
+
+/// Rows kept per group before sampling starts.
+pub const DEFAULT_MAX_ROWS: usize = 1_000_000;
+
+/// `ae_train`: one model per group, as the bytes of a model file.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct AeTrainFunc {
+    signature: Signature,
+}
+
+impl Default for AeTrainFunc {
+    fn default() -> Self {
+        AeTrainFunc { signature: Signature::variadic_any(Volatility::Immutable) }
+    }
+}
+
+static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
+    Documentation::builder(
+        DOC_SECTION,
+        "Trains an autoencoder on the group's rows and returns the model file (binary), usable as the model \
+         argument of the other functions. Past max_rows (default 1,000,000) a uniform sample is kept.",
+        "ae_train(features... [, options_json])",
+    )
+    .with_argument("features", "One list column, one struct, or numeric columns.")
+    .with_argument(
+        "options_json",
+        "Optional JSON object: any training param (e.g. {\"epochs\": 20, \"contamination\": 0.01}) plus max_rows.",
+    )
+    .with_sql_example("SELECT device, ae_train(features, '{\"epochs\": 20}') AS model FROM readings GROUP BY device;")
+    .build()
+});
+
+/// Options split into the sampling bound and the params.
+fn parse_options(text: Option<&str>) -> Result<(usize, serde_json::Value)> {
+    let Some(text) = text else {
+        return Ok((DEFAULT_MAX_ROWS, serde_json::json!({})));
+    };
+    let mut value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| DataFusionError::Plan(format!("ae_train: options are not JSON: {e}")))?;
+    let Some(object) = value.as_object_mut() else {
+        return plan_err!("ae_train: options must be a JSON object");
+    };
+    let max_rows = match object.remove("max_rows") {
+        None => DEFAULT_MAX_ROWS,
+        Some(v) => match v.as_u64() {
+            Some(n) if n >= 2 => n as usize,
+            _ => return plan_err!("ae_train: max_rows must be an integer of at least 2"),
+        },
+    };
+    // Validate now, so a typo is a planning error and not a failure after reading all the data.
+    Autoencoder::params()
+        .merge_json(&value)
+        .and_then(|p| p.check())
+        .map_err(|e| DataFusionError::Plan(format!("ae_train: {e}")))?;
+    Ok((max_rows, value))
+}
+
+fn options_text(
+    exprs: &[Arc<dyn datafusion::physical_expr::PhysicalExpr>],
+    fields: &[FieldRef],
+) -> Result<Option<String>> {
+    match (exprs.last(), fields.last()) {
+        (Some(expr), Some(field))
+            if matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) =>
+        {
+            match expr.downcast_ref::<Literal>().map(|l| l.value()) {
+                Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => {
+                    Ok(Some(s.clone()))
+                }
+                _ => plan_err!("ae_train: options must be a string literal"),
+            }
+        }
+        _ => Ok(None),
+    }
+}
+
+impl AggregateUDFImpl for AeTrainFunc {
+    fn name(&self) -> &str {
+        "ae_train"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let features = match arg_types.last() {
+            Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => &arg_types[..arg_types.len() - 1],
+            _ => arg_types,
+        };
+        crate::arguments::check_feature_types("ae_train", features)?;
+        Ok(DataType::Binary)
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let options = options_text(args.exprs, args.expr_fields)?;
+        let (max_rows, params) = parse_options(options.as_deref())?;
+        let seed = params.get("seed").and_then(|s| s.as_u64()).unwrap_or(0);
+        let feature_args = args.exprs.len() - usize::from(options.is_some());
+        Ok(Box::new(TrainAccumulator::new(max_rows, params, seed, feature_args)))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let item = Arc::new(Field::new("item", DataType::Float32, true));
+        Ok(vec![
+            Arc::new(Field::new(format_state_name(args.name, "rows"), DataType::List(item), true)),
+            Arc::new(Field::new(format_state_name(args.name, "width"), DataType::UInt64, true)),
+            Arc::new(Field::new(format_state_name(args.name, "seen"), DataType::UInt64, true)),
+        ])
+    }
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&DOCUMENTATION)
+    }
+}
+
+/// A bounded uniform sample of a group's rows.
+#[derive(Debug)]
+struct TrainAccumulator {
+    max_rows: usize,
+    params: serde_json::Value,
+    feature_args: usize,
+    width: Option<usize>,
+    /// Kept rows, flattened (`kept * width` values).
+    rows: Vec<f32>,
+    /// Rows offered to the sample (non-NULL rows of the group).
+    seen: u64,
+    rng: rand_pcg::Pcg64Mcg,
+}
+
+impl TrainAccumulator {
+    fn new(max_rows: usize, params: serde_json::Value, seed: u64, feature_args: usize) -> Self {
+        TrainAccumulator {
+            max_rows,
+            params,
+            feature_args,
+            width: None,
+            rows: Vec::new(),
+            seen: 0,
+            rng: rand_pcg::Pcg64Mcg::seed_from_u64(seed ^ 0x5eed_5a3b),
+        }
+    }
+
+    fn kept(&self) -> usize {
+        self.width.map_or(0, |w| self.rows.len() / w.max(1))
+    }
+
+    fn set_width(&mut self, width: usize) -> Result<()> {
+        match self.width {
+            None => {
+                self.width = Some(width);
+                Ok(())
+            }
+            Some(w) if w == width => Ok(()),
+            Some(w) => exec_err!("ae_train: wrong dimension: expected {w} features, got {width}"),
+        }
+    }
+
+    /// Algorithm R: the n-th row offered replaces a random kept row with probability max_rows / n.
+    fn offer(&mut self, row: &[f32]) {
+        self.seen += 1;
+        if self.kept() < self.max_rows {
+            self.rows.extend_from_slice(row);
+            return;
+        }
+        let slot = self.rng.random_range(0..self.seen);
+        if (slot as usize) < self.max_rows {
+            let w = row.len();
+            self.rows[slot as usize * w..(slot as usize + 1) * w].copy_from_slice(row);
+        }
+    }
+
+    fn width_of(arrays: &[ArrayRef]) -> Option<usize> {
+        match arrays {
+            [one] => match one.data_type() {
+                DataType::FixedSizeList(_, w) => Some(*w as usize),
+                DataType::List(_) | DataType::LargeList(_) => {
+                    (0..one.len()).find(|&i| one.is_valid(i)).map(|i| match one.data_type() {
+                        DataType::List(_) => one.as_list::<i32>().value_length(i) as usize,
+                        _ => one.as_list::<i64>().value_length(i) as usize,
+                    })
+                }
+                DataType::Struct(fields) => Some(fields.len()),
+                _ => Some(1),
+            },
+            many => Some(many.len()),
+        }
+    }
+}
+
+impl Accumulator for TrainAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let arrays = &values[..self.feature_args.min(values.len())];
+        let Some(width) = Self::width_of(arrays) else {
+            return Ok(()); // only NULL rows
+        };
+        self.set_width(width)?;
+        let rows = features("ae_train", arrays, width)?;
+        for (row, valid) in rows.matrix.outer_iter().zip(&rows.valid) {
+            if *valid {
+                self.offer(row.as_slice().unwrap_or(&row.to_vec()));
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let values = Float32Array::from(self.rows.clone());
+        let item = Arc::new(Field::new("item", DataType::Float32, true));
+        let list = ListArray::try_new(item, OffsetBuffer::from_lengths([self.rows.len()]), Arc::new(values), None)?;
+        Ok(vec![
+            ScalarValue::List(Arc::new(list)),
+            ScalarValue::UInt64(self.width.map(|w| w as u64)),
+            ScalarValue::UInt64(Some(self.seen)),
+        ])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let (rows, widths, seen) = (
+            states[0].as_list::<i32>(),
+            states[1].as_primitive::<UInt64Type>(),
+            states[2].as_primitive::<UInt64Type>(),
+        );
+        for i in 0..rows.len() {
+            if widths.is_null(i) || seen.value(i) == 0 {
+                continue;
+            }
+            let width = widths.value(i) as usize;
+            self.set_width(width)?;
+            let other = rows.value(i);
+            let other = other.as_primitive::<Float32Type>().values().to_vec();
+            let other_seen = seen.value(i);
+            let total_seen = self.seen + other_seen;
+            let mut combined: Vec<f32> = Vec::new();
+            let mine = std::mem::take(&mut self.rows);
+            let (mine_rows, other_rows) = (mine.len() / width, other.len() / width);
+            if mine_rows + other_rows <= self.max_rows {
+                combined.extend_from_slice(&mine);
+                combined.extend_from_slice(&other);
+            } else {
+                // Each kept row stands for seen/kept rows of its side: draw from each side in proportion.
+                let take_mine = ((self.max_rows as f64) * self.seen as f64 / total_seen as f64).round() as usize;
+                let take_mine = take_mine.min(mine_rows).max(self.max_rows.saturating_sub(other_rows));
+                let take_other = (self.max_rows - take_mine).min(other_rows);
+                for (source, count, take) in [(&mine, mine_rows, take_mine), (&other, other_rows, take_other)] {
+                    let mut order: Vec<usize> = (0..count).collect();
+                    for k in 0..take {
+                        let j = self.rng.random_range(k..count);
+                        order.swap(k, j);
+                        combined.extend_from_slice(&source[order[k] * width..(order[k] + 1) * width]);
+                    }
+                }
+            }
+            self.rows = combined;
+            self.seen = total_seen;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let Some(width) = self.width else {
+            return Ok(ScalarValue::Binary(None));
+        };
+        let kept = self.kept();
+        let matrix = Array2::from_shape_vec((kept, width), self.rows.clone())
+            .map_err(|e| DataFusionError::Internal(e.to_string()))?;
+        let params = Autoencoder::params()
+            .merge_json(&self.params)
+            .map_err(|e| DataFusionError::Execution(format!("ae_train: {e}")))?;
+        let mut model = params.fit(matrix.view()).map_err(|e| DataFusionError::Execution(format!("ae_train: {e}")))?;
+        let extra = model.extra_mut();
+        extra.insert("trained_by".into(), "ae_train".into());
+        extra.insert("rows_seen".into(), self.seen.into());
+        extra.insert("rows_used".into(), (kept as u64).into());
+        extra.insert("sampled".into(), (self.seen > kept as u64).into());
+        extra.insert("max_rows".into(), (self.max_rows as u64).into());
+        let bytes = model.to_bytes().map_err(|e| DataFusionError::Execution(format!("ae_train: {e}")))?;
+        Ok(ScalarValue::Binary(Some(bytes)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.rows.capacity() * std::mem::size_of::<f32>()
+    }
+}
