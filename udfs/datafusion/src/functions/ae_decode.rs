@@ -2,15 +2,13 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, FixedSizeListArray, Float32Array, ListArray};
-use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{Result, exec_err, plan_err};
+use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::common::{DOC_SECTION, identity_by_registry};
+use super::common::{DOC_SECTION, identity_by_registry, rows_to_list};
 use crate::arguments::{evaluate, exec, model_source, planned_model};
 use crate::registry::ModelRegistry;
 
@@ -93,26 +91,7 @@ impl ScalarUDFImpl for AeDecodeFunc {
                 Ok(decoded.outer_iter().map(|r| r.to_vec()).collect::<Vec<Vec<f32>>>())
             },
         )?;
-        let nulls = NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<bool>>());
-        let array: ArrayRef = match return_type {
-            DataType::FixedSizeList(_, width) => {
-                let w = width as usize;
-                let mut values = Vec::with_capacity(rows.len() * w);
-                for row in &rows {
-                    match row {
-                        Some(r) if r.len() == w => values.extend_from_slice(r),
-                        Some(r) => return exec_err!("ae_decode: row of {} values for a {width}-wide result", r.len()),
-                        None => values.extend(std::iter::repeat_n(0.0, w)),
-                    }
-                }
-                Arc::new(FixedSizeListArray::try_new(item(), width, Arc::new(Float32Array::from(values)), Some(nulls))?)
-            }
-            _ => {
-                let offsets = OffsetBuffer::from_lengths(rows.iter().map(|r| r.as_ref().map_or(0, Vec::len)));
-                let values: Vec<f32> = rows.iter().flatten().flatten().copied().collect();
-                Arc::new(ListArray::try_new(item(), offsets, Arc::new(Float32Array::from(values)), Some(nulls))?)
-            }
-        };
+        let array = rows_to_list(self.name(), &return_type, &rows)?;
         Ok(ColumnarValue::Array(array))
     }
     fn documentation(&self) -> Option<&Documentation> {

@@ -2,15 +2,13 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, FixedSizeListArray, Float32Array, ListArray};
-use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{Result, exec_err};
+use datafusion::common::Result;
 use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
-use super::common::{DOC_SECTION, identity_by_registry, plan_call};
+use super::common::{DOC_SECTION, identity_by_registry, plan_call, rows_to_list};
 use crate::arguments::{evaluate, exec};
 use crate::registry::ModelRegistry;
 
@@ -78,29 +76,7 @@ impl ScalarUDFImpl for AeReconstructFunc {
                 Ok(code.outer_iter().map(|r| r.to_vec()).collect::<Vec<Vec<f32>>>())
             },
         )?;
-        let nulls = NullBuffer::from(codes.iter().map(Option::is_some).collect::<Vec<bool>>());
-        let array: ArrayRef = match return_type {
-            DataType::FixedSizeList(_, width) => {
-                let width_usize = width as usize;
-                let mut values = Vec::with_capacity(codes.len() * width_usize);
-                for code in &codes {
-                    match code {
-                        Some(c) if c.len() == width_usize => values.extend_from_slice(c),
-                        Some(c) => {
-                            return exec_err!("{}: code of size {} for a {width}-wide result", self.name(), c.len());
-                        }
-                        None => values.extend(std::iter::repeat_n(0.0, width_usize)),
-                    }
-                }
-                Arc::new(FixedSizeListArray::try_new(item(), width, Arc::new(Float32Array::from(values)), Some(nulls))?)
-            }
-            _ => {
-                let lengths = codes.iter().map(|c| c.as_ref().map_or(0, Vec::len));
-                let offsets = OffsetBuffer::from_lengths(lengths);
-                let values: Vec<f32> = codes.iter().flatten().flatten().copied().collect();
-                Arc::new(ListArray::try_new(item(), offsets, Arc::new(Float32Array::from(values)), Some(nulls))?)
-            }
-        };
+        let array = rows_to_list(self.name(), &return_type, &codes)?;
         Ok(ColumnarValue::Array(array))
     }
     fn documentation(&self) -> Option<&Documentation> {

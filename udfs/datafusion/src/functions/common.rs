@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, FieldRef};
+use arrow::array::{ArrayRef, FixedSizeListArray, Float32Array, ListArray};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::datatypes::{DataType, Field, FieldRef};
 use autoenc::Autoencoder;
-use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::DocSection;
 
 use crate::arguments::{ModelSource, check_feature_types, model_source, planned_model};
@@ -55,6 +57,32 @@ pub(crate) fn plan_call(
         }
     }
     Ok(model)
+}
+
+/// Per-row f32 vectors (None = NULL row) as the planned list type: a fixed-size list when the width
+/// was known at planning, a variable list otherwise. Shared by ae_encode, ae_decode, ae_reconstruct.
+pub(crate) fn rows_to_list(function: &str, return_type: &DataType, rows: &[Option<Vec<f32>>]) -> Result<ArrayRef> {
+    let item = Arc::new(Field::new("item", DataType::Float32, false));
+    let nulls = NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<bool>>());
+    Ok(match return_type {
+        DataType::FixedSizeList(_, width) => {
+            let w = *width as usize;
+            let mut values = Vec::with_capacity(rows.len() * w);
+            for row in rows {
+                match row {
+                    Some(r) if r.len() == w => values.extend_from_slice(r),
+                    Some(r) => return exec_err!("{function}: row of {} values for a {width}-wide result", r.len()),
+                    None => values.extend(std::iter::repeat_n(0.0, w)),
+                }
+            }
+            Arc::new(FixedSizeListArray::try_new(item, *width, Arc::new(Float32Array::from(values)), Some(nulls))?)
+        }
+        _ => {
+            let offsets = OffsetBuffer::from_lengths(rows.iter().map(|r| r.as_ref().map_or(0, Vec::len)));
+            let values: Vec<f32> = rows.iter().flatten().flatten().copied().collect();
+            Arc::new(ListArray::try_new(item, offsets, Arc::new(Float32Array::from(values)), Some(nulls))?)
+        }
+    })
 }
 
 /// Implements `PartialEq`, `Eq` and `Hash` for a function struct holding `registry: Arc<ModelRegistry>`.
