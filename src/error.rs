@@ -84,6 +84,10 @@ pub enum AutoencError {
     #[error("model file format version {found} is newer than this library reads ({supported}); upgrade autoenc")]
     UnsupportedFormatVersion { found: u32, supported: u32 },
 
+    // ---- stream (Kafka) ----
+    #[error("stream: {0}")]
+    Stream(String),
+
     // ---- wrapped ----
     #[error("unsupported file type '{0}': use .parquet, .csv or .arrow/.ipc/.feather")]
     UnsupportedFileType(String),

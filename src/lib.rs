@@ -27,6 +27,8 @@ pub mod metrics;
 pub mod model;
 pub mod pca;
 pub mod preprocess;
+#[cfg(feature = "stream")]
+pub mod stream;
 pub mod synthetic;
 pub mod train;
 

@@ -1,10 +1,13 @@
 //! Command-line definitions (clap) and dispatch. Each subcommand lives in its own file.
 
+#[cfg(feature = "stream")]
 mod demo;
 mod eval;
 mod generate;
 mod infer;
 mod inspect;
+#[cfg(feature = "stream")]
+mod stream;
 mod train;
 
 use std::path::PathBuf;
@@ -40,7 +43,11 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Score a labelled file and print ROC-AUC, average precision and the flags' precision/recall.
     Eval(eval::EvalArgs),
-    /// Run a self-contained demo: synthetic sensor data with injected anomalies, train, score, report.
+    /// Score a Kafka topic continuously: micro-batches in, records with embedding, score and flags out.
+    #[cfg(feature = "stream")]
+    Stream(Box<stream::StreamArgs>),
+    /// Run the main job end to end on an in-process Kafka: synthetic sensors, train, stream, report.
+    #[cfg(feature = "stream")]
     Demo(demo::DemoArgs),
 }
 
@@ -67,6 +74,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Eval(args) => eval::run(args),
+        #[cfg(feature = "stream")]
+        Command::Stream(args) => stream::run(*args),
+        #[cfg(feature = "stream")]
         Command::Demo(args) => demo::run(args, progress),
     }
 }

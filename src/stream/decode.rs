@@ -1,0 +1,358 @@
+//! Input messages to feature rows. Each message decodes on its own, so one bad message becomes a dead
+//! letter with a reason and never fails the batch around it.
+//!
+//! JSON is read without building a tree of values: the top-level fields are borrowed as raw text and
+//! only the feature fields are parsed as numbers; the other fields stay untouched for the output.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Cursor;
+
+use arrow::array::RecordBatch;
+use arrow::ipc::reader::StreamReader;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::config::{InputFormat, StreamConfig};
+use super::encode::OUTPUT_FIELDS;
+use crate::io::table::{FeatureSelection, feature_matrix};
+
+/// Why a message could not be scored; the `code` goes into the dead letter's headers and the metrics.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BadInput {
+    #[error("unparseable {format} message: {detail}")]
+    Unparseable { format: &'static str, detail: String },
+    #[error("wrong dimension: expected {expected} features, got {got}")]
+    WrongDimension { expected: usize, got: usize },
+    #[error("non-numeric value in feature '{feature}': {detail}")]
+    NonNumeric { feature: String, detail: String },
+    #[error("infinite value in feature '{feature}' (row {row} of the message): only finite numbers or null/NaN")]
+    Infinite { feature: String, row: usize },
+    #[error("none of the feature fields is present (expected {expected})")]
+    NoFeatures { expected: String },
+}
+
+impl BadInput {
+    /// A short stable name for headers and metric labels.
+    pub fn code(&self) -> &'static str {
+        match self {
+            BadInput::Unparseable { .. } => "unparseable",
+            BadInput::WrongDimension { .. } => "wrong_dimension",
+            BadInput::NonNumeric { .. } => "non_numeric",
+            BadInput::Infinite { .. } => "infinite",
+            BadInput::NoFeatures { .. } => "no_features",
+        }
+    }
+}
+
+/// A decoded message: its feature rows (row-major, `rows × features`) and what the output needs to
+/// rebuild the record.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub values: Vec<f32>,
+    pub rows: usize,
+    pub record: InputRecord,
+}
+
+/// The input record as the output encoder needs it.
+#[derive(Debug, Clone)]
+pub enum InputRecord {
+    /// A JSON object; `splice` is false when it already has a field the output would add (the output
+    /// then rebuilds the object instead of appending to its text).
+    Json { splice: bool },
+    /// The CSV line's fields, named by the CSV columns.
+    Csv(Vec<String>),
+    /// The message's Arrow record batch.
+    Arrow(RecordBatch),
+}
+
+/// Where the features are in a message; built once per model (the names may change on reload).
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    format: InputFormat,
+    /// Field (JSON, Arrow) or column (CSV) names of the features, in the model's order.
+    fields: Vec<String>,
+    features_field: Option<String>,
+    csv_columns: Vec<String>,
+    /// For each feature, its position in a CSV line.
+    csv_positions: Vec<usize>,
+}
+
+#[derive(Deserialize)]
+struct TopLevel<'a>(#[serde(borrow)] HashMap<Cow<'a, str>, &'a RawValue>);
+
+impl Decoder {
+    /// `model_features` are the model's feature names: the default field names.
+    pub fn new(config: &StreamConfig, model_features: &[String]) -> Result<Self, String> {
+        let fields = if config.features.is_empty() { model_features.to_vec() } else { config.features.clone() };
+        if config.features_field.is_none() && fields.len() != model_features.len() {
+            return Err(format!(
+                "`features` names {} fields but the model has {} features",
+                fields.len(),
+                model_features.len()
+            ));
+        }
+        let csv_columns = if config.csv_columns.is_empty() { fields.clone() } else { config.csv_columns.clone() };
+        let csv_positions = if config.input_format == InputFormat::Csv {
+            fields
+                .iter()
+                .map(|f| {
+                    csv_columns.iter().position(|c| c == f).ok_or_else(|| format!("feature '{f}' is not a CSV column"))
+                })
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            format: config.input_format,
+            fields,
+            features_field: config.features_field.clone(),
+            csv_columns,
+            csv_positions,
+        })
+    }
+
+    pub fn csv_columns(&self) -> &[String] {
+        &self.csv_columns
+    }
+
+    /// Number of features per row.
+    pub fn width(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn decode(&self, payload: &[u8], expected_width: usize) -> Result<Decoded, BadInput> {
+        match self.format {
+            InputFormat::Json => self.decode_json(payload, expected_width),
+            InputFormat::Csv => self.decode_csv(payload, expected_width),
+            InputFormat::Arrow => self.decode_arrow(payload, expected_width),
+        }
+    }
+
+    fn decode_json(&self, payload: &[u8], expected: usize) -> Result<Decoded, BadInput> {
+        let unparseable = |detail: String| BadInput::Unparseable { format: "JSON", detail };
+        let TopLevel(object) = serde_json::from_slice(payload).map_err(|e| unparseable(e.to_string()))?;
+        let splice = !OUTPUT_FIELDS.iter().any(|name| object.contains_key(*name));
+        let record = InputRecord::Json { splice };
+        if let Some(field) = &self.features_field {
+            let raw = object.get(field.as_str()).ok_or_else(|| BadInput::NoFeatures { expected: field.clone() })?;
+            let items: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| BadInput::NonNumeric {
+                feature: field.clone(),
+                detail: format!("expected an array of numbers, got {}", truncate(raw.get())),
+            })?;
+            if items.len() != expected {
+                return Err(BadInput::WrongDimension { expected, got: items.len() });
+            }
+            let values = items
+                .iter()
+                .enumerate()
+                .map(|(j, item)| json_number(item, || format!("{field}[{j}]")))
+                .collect::<Result<_, _>>()?;
+            return Ok(Decoded { values, rows: 1, record });
+        }
+        let mut values = Vec::with_capacity(self.fields.len());
+        let mut present = 0;
+        for name in &self.fields {
+            match object.get(name.as_str()) {
+                // An absent field is a missing value, like null: the model fills it in.
+                None => values.push(f32::NAN),
+                Some(raw) => {
+                    present += 1;
+                    values.push(json_number(raw, || name.clone())?);
+                }
+            }
+        }
+        if present == 0 {
+            return Err(BadInput::NoFeatures { expected: self.fields.join(", ") });
+        }
+        Ok(Decoded { values, rows: 1, record })
+    }
+
+    fn decode_csv(&self, payload: &[u8], expected: usize) -> Result<Decoded, BadInput> {
+        let unparseable = |detail: String| BadInput::Unparseable { format: "CSV", detail };
+        let text = std::str::from_utf8(payload).map_err(|e| unparseable(e.to_string()))?;
+        let line = text.trim_end_matches(['\r', '\n']);
+        if line.contains('\n') {
+            return Err(unparseable("more than one line".into()));
+        }
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
+        let record = match reader.records().next() {
+            Some(Ok(record)) => record,
+            Some(Err(e)) => return Err(unparseable(e.to_string())),
+            None => return Err(unparseable("empty line".into())),
+        };
+        if record.len() != self.csv_columns.len() {
+            // The columns carry the features; a line with another count cannot be matched to them.
+            return Err(BadInput::WrongDimension { expected: self.csv_columns.len(), got: record.len() });
+        }
+        debug_assert_eq!(self.csv_positions.len(), expected);
+        let values = self
+            .csv_positions
+            .iter()
+            .map(|&position| {
+                let text = record[position].trim();
+                let feature = &self.csv_columns[position];
+                if text.is_empty() {
+                    return Ok(f32::NAN);
+                }
+                let value: f64 = text.parse().map_err(|_| BadInput::NonNumeric {
+                    feature: feature.clone(),
+                    detail: format!("'{}' is not a number", truncate(text)),
+                })?;
+                finite(value as f32, feature, 0)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Decoded { values, rows: 1, record: InputRecord::Csv(record.iter().map(str::to_string).collect()) })
+    }
+
+    fn decode_arrow(&self, payload: &[u8], expected: usize) -> Result<Decoded, BadInput> {
+        let unparseable = |detail: String| BadInput::Unparseable { format: "Arrow IPC", detail };
+        let reader = StreamReader::try_new(Cursor::new(payload), None).map_err(|e| unparseable(e.to_string()))?;
+        let schema = reader.schema();
+        let batches: Vec<RecordBatch> =
+            reader.collect::<Result<_, _>>().map_err(|e: arrow::error::ArrowError| unparseable(e.to_string()))?;
+        let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| unparseable(e.to_string()))?;
+        let (matrix, _) =
+            feature_matrix(&batch, &FeatureSelection::Columns(self.fields.clone())).map_err(|e| match e {
+                crate::AutoencError::UnknownColumn { name, .. } => BadInput::NoFeatures { expected: name },
+                crate::AutoencError::NonNumericColumn { name, dtype } => {
+                    BadInput::NonNumeric { feature: name, detail: dtype }
+                }
+                other => unparseable(other.to_string()),
+            })?;
+        debug_assert_eq!(matrix.ncols(), expected);
+        for (row, values) in matrix.rows().into_iter().enumerate() {
+            if let Some(j) = values.iter().position(|v| v.is_infinite()) {
+                return Err(BadInput::Infinite { feature: self.fields[j].clone(), row });
+            }
+        }
+        let rows = matrix.nrows();
+        Ok(Decoded { values: matrix.into_raw_vec_and_offset().0, rows, record: InputRecord::Arrow(batch) })
+    }
+}
+
+/// A JSON value as a feature: a number (finite in f32), or null for a missing value.
+fn json_number(raw: &RawValue, feature: impl Fn() -> String) -> Result<f32, BadInput> {
+    let text = raw.get();
+    if text == "null" {
+        return Ok(f32::NAN);
+    }
+    let value: f64 = serde_json::from_str(text).map_err(|_| BadInput::NonNumeric {
+        feature: feature(),
+        detail: format!("{} is not a number", truncate(text)),
+    })?;
+    finite(value as f32, &feature(), 0)
+}
+
+/// Numbers beyond f32's range become infinities, which the model refuses.
+fn finite(value: f32, feature: &str, row: usize) -> Result<f32, BadInput> {
+    if value.is_infinite() { Err(BadInput::Infinite { feature: feature.to_string(), row }) } else { Ok(value) }
+}
+
+fn truncate(text: &str) -> String {
+    if text.chars().count() <= 40 {
+        text.to_string()
+    } else {
+        format!("{}...", text.chars().take(40).collect::<String>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoder(format: InputFormat, features_field: Option<&str>) -> Decoder {
+        let config = StreamConfig {
+            input_format: format,
+            features_field: features_field.map(str::to_string),
+            ..Default::default()
+        };
+        Decoder::new(&config, &["a".into(), "b".into()]).unwrap()
+    }
+
+    #[test]
+    fn json_by_field_names_with_nulls_absent_fields_and_passthrough() {
+        let d = decoder(InputFormat::Json, None);
+        let out = d.decode(br#"{"id": 7, "a": 1.5, "b": -2, "tag": "x"}"#, 2).unwrap();
+        assert_eq!(out.values, vec![1.5, -2.0]);
+        assert!(matches!(out.record, InputRecord::Json { splice: true }));
+        let out = d.decode(br#"{"a": null}"#, 2).unwrap();
+        assert!(out.values[0].is_nan() && out.values[1].is_nan(), "null and absent are missing values");
+        let out = d.decode(br#"{"a": 1, "b": 2, "score": 9}"#, 2).unwrap();
+        assert!(matches!(out.record, InputRecord::Json { splice: false }), "an output field already present");
+    }
+
+    #[test]
+    fn json_array_field() {
+        let d = decoder(InputFormat::Json, Some("f"));
+        assert_eq!(d.decode(br#"{"f": [1, 2.5], "k": {"x": 1}}"#, 2).unwrap().values, vec![1.0, 2.5]);
+        assert_eq!(d.decode(br#"{"f": [1, 2, 3]}"#, 2).unwrap_err(), BadInput::WrongDimension { expected: 2, got: 3 });
+        assert_eq!(d.decode(br#"{"g": [1, 2]}"#, 2).unwrap_err().code(), "no_features");
+        assert_eq!(d.decode(br#"{"f": "1,2"}"#, 2).unwrap_err().code(), "non_numeric");
+    }
+
+    #[test]
+    fn json_bad_messages_have_reasons() {
+        let d = decoder(InputFormat::Json, None);
+        assert_eq!(d.decode(b"{\"a\": 1,", 2).unwrap_err().code(), "unparseable");
+        assert_eq!(d.decode(b"[1, 2]", 2).unwrap_err().code(), "unparseable");
+        let err = d.decode(br#"{"a": "high", "b": 1}"#, 2).unwrap_err();
+        assert_eq!(err, BadInput::NonNumeric { feature: "a".into(), detail: "\"high\" is not a number".into() });
+        let err = d.decode(br#"{"a": 1e39, "b": 1}"#, 2).unwrap_err();
+        assert_eq!(err, BadInput::Infinite { feature: "a".into(), row: 0 });
+        assert_eq!(d.decode(br#"{"x": 1}"#, 2).unwrap_err().code(), "no_features");
+    }
+
+    #[test]
+    fn csv_lines() {
+        let config = StreamConfig {
+            input_format: InputFormat::Csv,
+            csv_columns: vec!["id".into(), "b".into(), "a".into()],
+            ..Default::default()
+        };
+        let d = Decoder::new(&config, &["a".into(), "b".into()]).unwrap();
+        let out = d.decode(b"x7,2,1\n", 2).unwrap();
+        assert_eq!(out.values, vec![1.0, 2.0], "features are taken by name, in the model's order");
+        assert!(d.decode(b"x7,,1", 2).unwrap().values[1].is_nan());
+        assert_eq!(d.decode(b"x7,2", 2).unwrap_err(), BadInput::WrongDimension { expected: 3, got: 2 });
+        assert_eq!(d.decode(b"x7,two,1", 2).unwrap_err().code(), "non_numeric");
+        assert_eq!(d.decode(b"x7,inf,1", 2).unwrap_err().code(), "infinite");
+        assert_eq!(d.decode(b"a,1,2\nb,3,4", 2).unwrap_err().code(), "unparseable");
+        let missing =
+            StreamConfig { input_format: InputFormat::Csv, csv_columns: vec!["a".into()], ..Default::default() };
+        assert!(Decoder::new(&missing, &["a".into(), "b".into()]).unwrap_err().contains("'b'"));
+    }
+
+    #[test]
+    fn arrow_ipc_messages() {
+        use arrow::array::{Float64Array, Int32Array, StringArray};
+        use std::sync::Arc;
+        let batch = RecordBatch::try_from_iter([
+            ("b", Arc::new(Int32Array::from(vec![Some(2), None])) as _),
+            ("a", Arc::new(Float64Array::from(vec![1.0, 3.0])) as _),
+            ("id", Arc::new(StringArray::from(vec!["p", "q"])) as _),
+        ])
+        .unwrap();
+        let d = decoder(InputFormat::Arrow, None);
+        let out = d.decode(&crate::stream::encode::ipc_bytes(&batch).unwrap(), 2).unwrap();
+        assert_eq!(out.rows, 2);
+        assert_eq!(&out.values[..3], &[1.0, 2.0, 3.0]);
+        assert!(out.values[3].is_nan());
+        assert_eq!(d.decode(b"not arrow", 2).unwrap_err().code(), "unparseable");
+        let text = RecordBatch::try_from_iter([
+            ("a", Arc::new(StringArray::from(vec!["1"])) as _),
+            ("b", Arc::new(StringArray::from(vec!["1"])) as _),
+        ])
+        .unwrap();
+        assert_eq!(d.decode(&crate::stream::encode::ipc_bytes(&text).unwrap(), 2).unwrap_err().code(), "non_numeric");
+        let infinite = RecordBatch::try_from_iter([
+            ("a", Arc::new(Float64Array::from(vec![1.0, f64::INFINITY])) as _),
+            ("b", Arc::new(Float64Array::from(vec![1.0, 1.0])) as _),
+        ])
+        .unwrap();
+        assert_eq!(
+            d.decode(&crate::stream::encode::ipc_bytes(&infinite).unwrap(), 2).unwrap_err(),
+            BadInput::Infinite { feature: "a".into(), row: 1 }
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! Prometheus metrics and the `/metrics` + `/health` endpoint of a running pipeline.
+//!
+//! Names follow Prometheus conventions (`_total` counters, `_seconds` histograms). Consumer lag comes
+//! from librdkafka's own statistics (per assigned partition), refreshed every second.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+/// Every metric the pipeline serves.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub messages_in: IntCounter,
+    pub messages_out: IntCounter,
+    pub rows_scored: IntCounter,
+    pub batches: IntCounter,
+    pub batch_latency: Histogram,
+    pub anomalies: IntCounter,
+    pub dead_letters: IntCounterVec,
+    pub consumer_lag: IntGaugeVec,
+    pub model_reloads: IntCounter,
+    pub model_reload_failures: IntCounter,
+    pub checkpoints: IntCounter,
+    pub assigned_partitions: IntGauge,
+    /// True once the pipeline consumes; `/health` answers 503 before and after.
+    pub running: Arc<AtomicBool>,
+}
+
+/// The metric names, for the dashboard test and the docs.
+pub const METRIC_NAMES: &[&str] = &[
+    "autoenc_messages_in_total",
+    "autoenc_messages_out_total",
+    "autoenc_rows_scored_total",
+    "autoenc_batches_total",
+    "autoenc_batch_latency_seconds",
+    "autoenc_anomalies_total",
+    "autoenc_dead_letters_total",
+    "autoenc_consumer_lag",
+    "autoenc_model_reloads_total",
+    "autoenc_model_reload_failures_total",
+    "autoenc_checkpoints_total",
+    "autoenc_assigned_partitions",
+];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let messages_in = counter("autoenc_messages_in_total", "Input messages consumed");
+        let messages_out = counter("autoenc_messages_out_total", "Scored messages acknowledged by the output topic");
+        let rows_scored = counter("autoenc_rows_scored_total", "Rows scored (an Arrow message may hold many)");
+        let batches = counter("autoenc_batches_total", "Micro-batches processed");
+        let anomalies = counter("autoenc_anomalies_total", "Rows flagged as anomalies");
+        let model_reloads = counter("autoenc_model_reloads_total", "Model files swapped in while running");
+        let model_reload_failures =
+            counter("autoenc_model_reload_failures_total", "Changed model files that could not be loaded");
+        let checkpoints = counter("autoenc_checkpoints_total", "Model checkpoints written by continual learning");
+        let batch_latency = Histogram::with_opts(
+            HistogramOpts::new(
+                "autoenc_batch_latency_seconds",
+                "From a batch's first message arriving to its outputs acknowledged and offsets committed",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+        )
+        .expect("valid metric");
+        registry.register(Box::new(batch_latency.clone())).expect("unique metric");
+        let dead_letters = IntCounterVec::new(
+            Opts::new("autoenc_dead_letters_total", "Messages sent to the dead-letter topic, by reason"),
+            &["reason"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(dead_letters.clone())).expect("unique metric");
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new("autoenc_consumer_lag", "Messages behind the high watermark, per assigned partition"),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(consumer_lag.clone())).expect("unique metric");
+        let assigned_partitions =
+            IntGauge::new("autoenc_assigned_partitions", "Input partitions assigned here").expect("valid metric");
+        registry.register(Box::new(assigned_partitions.clone())).expect("unique metric");
+        Self {
+            registry,
+            messages_in,
+            messages_out,
+            rows_scored,
+            batches,
+            batch_latency,
+            anomalies,
+            dead_letters,
+            consumer_lag,
+            model_reloads,
+            model_reload_failures,
+            checkpoints,
+            assigned_partitions,
+            running: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves `/metrics` and `/health` until the task is dropped. Returns the bound address (port 0 picks one).
+pub async fn serve(
+    metrics: Metrics,
+    address: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(address).await?;
+    let bound = listener.local_addr()?;
+    let for_metrics = metrics.clone();
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = for_metrics.clone();
+                async move { ([("content-type", "text/plain; version=0.0.4")], metrics.render()) }
+            }),
+        )
+        .route(
+            "/health",
+            get(move || {
+                let running = metrics.running.load(Ordering::Relaxed);
+                async move {
+                    if running {
+                        (StatusCode::OK, "ok\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not consuming\n")
+                    }
+                }
+            }),
+        );
+    let handle = tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, app).await {
+            tracing::warn!("metrics endpoint stopped: {error}");
+        }
+    });
+    Ok((bound, handle))
+}

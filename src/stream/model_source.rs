@@ -1,0 +1,112 @@
+//! The model the pipeline scores with, where it came from, and hot reload: between batches the model
+//! file is looked at (size and modification time, then the bytes' checksum), and a changed, valid file
+//! is swapped in without a rebalance. A file that fails to load is logged and the old model kept.
+//!
+//! `model_version` is the CRC-32 of the model file's bytes in hex: the same file always has the same
+//! version, on every instance. With continual learning the rows scored after `n` learning batches since
+//! the last checkpoint carry `<version>+<n>`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::Autoencoder;
+
+pub struct ModelSource {
+    path: PathBuf,
+    pub model: Arc<Autoencoder>,
+    file_version: String,
+    /// Learning batches applied since the file was written or read.
+    pub learned_since_file: usize,
+    stamp: Option<(u64, SystemTime)>,
+    last_check: Instant,
+}
+
+/// The version string of a model file's bytes.
+pub fn version_of(bytes: &[u8]) -> String {
+    format!("{:08x}", crc32fast::hash(bytes))
+}
+
+fn stamp_of(path: &Path) -> Option<(u64, SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+impl ModelSource {
+    pub fn open(path: &Path) -> crate::Result<Self> {
+        let stamp = stamp_of(path);
+        let bytes = std::fs::read(path)
+            .map_err(|e| crate::AutoencError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
+        let model = Autoencoder::from_bytes(&bytes)
+            .map_err(|e| crate::AutoencError::ModelFile(format!("{}: {e}", path.display())))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            model: Arc::new(model),
+            file_version: version_of(&bytes),
+            learned_since_file: 0,
+            stamp,
+            last_check: Instant::now(),
+        })
+    }
+
+    /// The version to stamp on rows scored now.
+    pub fn version(&self) -> String {
+        if self.learned_since_file == 0 {
+            self.file_version.clone()
+        } else {
+            format!("{}+{}", self.file_version, self.learned_since_file)
+        }
+    }
+
+    /// Swaps in the file's model if it changed (at most once per `interval`) and `accept` takes it;
+    /// returns what `accept` built. `Err` when the file changed but cannot be used (the current model
+    /// stays).
+    pub fn reload_if_changed<T>(
+        &mut self,
+        interval: Duration,
+        accept: impl FnOnce(&Autoencoder) -> Result<T, String>,
+    ) -> Result<Option<T>, String> {
+        if self.last_check.elapsed() < interval {
+            return Ok(None);
+        }
+        self.last_check = Instant::now();
+        let stamp = stamp_of(&self.path);
+        if stamp.is_none() || stamp == self.stamp {
+            return Ok(None);
+        }
+        self.stamp = stamp;
+        let bytes = std::fs::read(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let version = version_of(&bytes);
+        if version == self.file_version {
+            return Ok(None); // touched, same bytes
+        }
+        let model = Autoencoder::from_bytes(&bytes).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let accepted = accept(&model)?;
+        tracing::info!("model reloaded: {} -> {version}", self.file_version);
+        self.model = Arc::new(model);
+        self.file_version = version;
+        self.learned_since_file = 0;
+        Ok(Some(accepted))
+    }
+
+    /// Writes the (learned) model to its file atomically and makes that file the current version, so
+    /// the reload check does not mistake our own checkpoint for a new model.
+    pub fn checkpoint(&mut self) -> crate::Result<()> {
+        let bytes = self.model.to_bytes()?;
+        self.model.save(&self.path)?;
+        self.file_version = version_of(&bytes);
+        self.learned_since_file = 0;
+        self.stamp = stamp_of(&self.path);
+        Ok(())
+    }
+
+    /// Applies `partial_fit` on rows scored as normal.
+    pub fn learn(&mut self, rows: ndarray::ArrayView2<f32>) -> crate::Result<()> {
+        if rows.nrows() == 0 {
+            return Ok(());
+        }
+        Arc::make_mut(&mut self.model).partial_fit(rows)?;
+        self.learned_since_file += 1;
+        Ok(())
+    }
+}

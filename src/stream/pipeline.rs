@@ -1,0 +1,398 @@
+//! The pipeline loop: consume, micro-batch, score off the async runtime, produce, and only then commit.
+//!
+//! One task owns the consumer and handles one batch at a time, so a batch's offsets are committed only
+//! after every output of that batch is acknowledged (at-least-once), or inside the same transaction
+//! (exactly-once). Partitions revoked by a rebalance lose their waiting messages from the batcher: those
+//! offsets were never committed, so the partitions' new owner reads them again. Shutdown (SIGINT,
+//! SIGTERM or the caller's signal) is the one cancellation path: stop consuming, finish the batch in
+//! hand, commit synchronously, checkpoint a learning model, and return.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::watch;
+
+use super::batcher::{BatchLimits, MicroBatcher};
+use super::config::{Delivery, StreamConfig};
+use super::context::PipelineContext;
+use super::decode::Decoder;
+use super::metrics::Metrics;
+use super::model_source::ModelSource;
+use super::scorer::{BatchContext, Outgoing, Processed, process_batch};
+use super::threshold::SlidingThreshold;
+use crate::AutoencError;
+
+/// What a run did, for the caller (the demo prints it).
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub rows_scored: u64,
+    pub anomalies: u64,
+    pub dead_letters: u64,
+    pub batches: u64,
+    pub model_reloads: u64,
+    /// Per batch: from its first message's arrival to its offsets committed, in milliseconds.
+    pub batch_latencies_ms: Vec<f64>,
+}
+
+fn kafka(context: &str) -> impl Fn(KafkaError) -> AutoencError + '_ {
+    move |e| AutoencError::Stream(format!("{context}: {e}"))
+}
+
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the CPU side of a batch needs, moved to a blocking thread and back.
+struct ScoringState {
+    source: ModelSource,
+    decoder: Decoder,
+    window: Option<SlidingThreshold>,
+    batches_since_checkpoint: usize,
+}
+
+/// Runs the pipeline until `shutdown` turns true (or its sender is dropped).
+pub async fn run(
+    config: StreamConfig,
+    metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
+) -> crate::Result<Summary> {
+    config.validate().map_err(|e| AutoencError::Stream(e.to_string()))?;
+    let source = ModelSource::open(&config.model)?;
+    let decoder = Decoder::new(&config, source.model.feature_names()).map_err(AutoencError::Stream)?;
+    let contamination = config.contamination.or(match source.model.threshold().rule {
+        crate::ThresholdRule::Contamination { contamination } => Some(contamination),
+        crate::ThresholdRule::Explicit => None,
+    });
+    let window = match (config.threshold_window, contamination) {
+        (0, _) => None,
+        (n, Some(c)) => Some(SlidingThreshold::new(n, c)),
+        (_, None) => {
+            return Err(AutoencError::Stream(
+                "threshold_window needs a contamination (the model has an explicit threshold; set `contamination`)"
+                    .into(),
+            ));
+        }
+    };
+    let mut state = Some(ScoringState { source, decoder, window, batches_since_checkpoint: 0 });
+
+    let consumer: StreamConsumer<PipelineContext> = config
+        .consumer_config()
+        .create_with_context(PipelineContext::new(metrics.clone()))
+        .map_err(kafka("creating the consumer"))?;
+    let topics: Vec<&str> = config.input_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).map_err(kafka("subscribing"))?;
+    let producer: FutureProducer = config.producer_config().create().map_err(kafka("creating the producer"))?;
+    let output_partitions = tokio::task::block_in_place(|| {
+        if config.delivery == Delivery::ExactlyOnce {
+            producer.init_transactions(CLIENT_TIMEOUT).map_err(kafka("initialising transactions"))?;
+        }
+        partition_count(&producer, &config.output_topic)
+    })?;
+
+    let limits = BatchLimits {
+        max_rows: config.max_rows,
+        max_bytes: config.max_bytes,
+        max_wait: Duration::from_millis(config.max_wait_ms),
+    };
+    let mut batcher: MicroBatcher<OwnedMessage> = MicroBatcher::new(limits);
+    let mut summary = Summary::default();
+    let reload_interval = Duration::from_millis(config.reload_interval_ms);
+    let idle_wait = reload_interval.min(Duration::from_millis(200));
+    let sink = Sink { config: &config, producer: &producer, consumer: &consumer, output_partitions, metrics: &metrics };
+    metrics.running.store(true, std::sync::atomic::Ordering::Relaxed);
+    tracing::info!("consuming {:?} -> {} ({:?})", config.input_topics, config.output_topic, config.delivery);
+
+    loop {
+        let deadline = batcher.deadline().unwrap_or_else(|| Instant::now() + idle_wait);
+        let received = tokio::select! {
+            biased;
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() { break; }
+                continue;
+            }
+            received = tokio::time::timeout_at(deadline.into(), consumer.recv()) => received.ok(),
+        };
+        let revoked = consumer.context().take_revoked();
+        if !revoked.is_empty() {
+            let before = batcher.len();
+            batcher.retain(|m| !revoked.contains(&(m.topic().to_string(), m.partition())), |m| m.payload_len());
+            if batcher.len() < before {
+                tracing::info!("dropped {} uncommitted messages of revoked partitions", before - batcher.len());
+            }
+        }
+        let now = Instant::now();
+        let opened = batcher.deadline().map(|d| d - limits.max_wait);
+        let batch = match received {
+            Some(Ok(message)) => {
+                metrics.messages_in.inc();
+                summary.messages_in += 1;
+                let message = message.detach();
+                let size = message.payload_len();
+                let opened = opened.unwrap_or(now);
+                batcher.push(message, size, now).map(|batch| (batch, opened))
+            }
+            Some(Err(error)) => {
+                // Broker and network errors surface here; librdkafka keeps retrying on its own.
+                tracing::warn!("consumer: {error}");
+                batcher.poll_expired(now).map(|batch| (batch, opened.unwrap_or(now)))
+            }
+            None => batcher.poll_expired(now).map(|batch| (batch, opened.unwrap_or(now))),
+        };
+        if let Some((batch, opened)) = batch {
+            let taken = state.take().expect("state is returned after each batch");
+            state = Some(handle_batch(&sink, batch, taken, opened, &mut summary).await?);
+        }
+        if config.reload
+            && let Some(current) = state.as_mut()
+        {
+            reload(&config, current, &metrics, reload_interval, &mut summary);
+        }
+    }
+
+    // The one shutdown path: the batch in hand, a synchronous commit, the learned model saved.
+    tracing::info!("shutting down: finishing the batch in hand");
+    if let Some(batch) = batcher.flush() {
+        let taken = state.take().expect("state is returned after each batch");
+        state = Some(handle_batch(&sink, batch, taken, Instant::now(), &mut summary).await?);
+    }
+    metrics.running.store(false, std::sync::atomic::Ordering::Relaxed);
+    if let Some(mut last) = state
+        && config.learn
+        && last.source.learned_since_file > 0
+    {
+        last.source.checkpoint()?;
+        metrics.checkpoints.inc();
+    }
+    tokio::task::block_in_place(|| {
+        if config.delivery == Delivery::AtLeastOnce
+            && let Err(error) = consumer.commit_consumer_state(CommitMode::Sync)
+        {
+            // Nothing stored since the last commit is reported as an error too; only log it.
+            tracing::debug!("final commit: {error}");
+        }
+        let _ = producer.flush(Duration::from_secs(10));
+        consumer.unsubscribe();
+    });
+    Ok(summary)
+}
+
+fn partition_count(producer: &FutureProducer, topic: &str) -> crate::Result<i32> {
+    let metadata =
+        producer.client().fetch_metadata(Some(topic), CLIENT_TIMEOUT).map_err(kafka("reading the output topic"))?;
+    let count = metadata.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().len()).unwrap_or(0);
+    if count == 0 {
+        return Err(AutoencError::Stream(format!("output topic '{topic}' does not exist (create it first)")));
+    }
+    Ok(count as i32)
+}
+
+fn reload(
+    config: &StreamConfig,
+    state: &mut ScoringState,
+    metrics: &Metrics,
+    interval: Duration,
+    summary: &mut Summary,
+) {
+    match state.source.reload_if_changed(interval, |model| Decoder::new(config, model.feature_names())) {
+        Ok(Some(decoder)) => {
+            state.decoder = decoder;
+            metrics.model_reloads.inc();
+            summary.model_reloads += 1;
+        }
+        Ok(None) => {}
+        Err(reason) => {
+            tracing::warn!("model file changed but was not loaded (keeping the current model): {reason}");
+            metrics.model_reload_failures.inc();
+        }
+    }
+}
+
+/// Where outputs go and how offsets are committed.
+struct Sink<'a> {
+    config: &'a StreamConfig,
+    producer: &'a FutureProducer,
+    consumer: &'a StreamConsumer<PipelineContext>,
+    output_partitions: i32,
+    metrics: &'a Metrics,
+}
+
+async fn handle_batch(
+    sink: &Sink<'_>,
+    messages: Vec<OwnedMessage>,
+    mut state: ScoringState,
+    opened: Instant,
+    summary: &mut Summary,
+) -> crate::Result<ScoringState> {
+    let config = sink.config;
+    let output_format = config.output_format;
+    let learn = config.learn;
+    let checkpoint_every = config.checkpoint_every;
+    let (state_back, processed, messages) = tokio::task::spawn_blocking(move || {
+        let version = state.source.version();
+        let processed = process_batch(
+            &messages,
+            BatchContext {
+                model: &state.source.model,
+                decoder: &state.decoder,
+                model_version: &version,
+                output_format,
+                window: state.window.as_mut(),
+                collect_normal: learn,
+            },
+        );
+        if learn && let Some(rows) = &processed.normal_rows {
+            if let Err(error) = state.source.learn(rows.view()) {
+                tracing::warn!("continual learning skipped a batch: {error}");
+            }
+            state.batches_since_checkpoint += 1;
+            if state.batches_since_checkpoint >= checkpoint_every {
+                state.batches_since_checkpoint = 0;
+                if let Err(error) = state.source.checkpoint() {
+                    tracing::warn!("checkpoint failed: {error}");
+                }
+            }
+        }
+        (state, processed, messages)
+    })
+    .await
+    .map_err(|e| AutoencError::Stream(format!("scoring task failed: {e}")))?;
+
+    let offsets = next_offsets(&messages)?;
+    match config.delivery {
+        Delivery::AtLeastOnce => {
+            produce_all(sink, &processed).await?;
+            // Stored, then committed in the background; shutdown commits what is stored synchronously.
+            sink.consumer.store_offsets(&offsets).map_err(kafka("storing offsets"))?;
+            if let Err(error) = sink.consumer.commit_consumer_state(CommitMode::Async) {
+                tracing::warn!("committing offsets: {error}");
+            }
+        }
+        Delivery::ExactlyOnce => {
+            tokio::task::block_in_place(|| sink.producer.begin_transaction())
+                .map_err(kafka("beginning a transaction"))?;
+            let result = async {
+                produce_all(sink, &processed).await?;
+                tokio::task::block_in_place(|| {
+                    let group = sink.consumer.group_metadata().ok_or_else(|| {
+                        AutoencError::Stream("the consumer has no group metadata for the transaction".into())
+                    })?;
+                    sink.producer
+                        .send_offsets_to_transaction(&offsets, &group, CLIENT_TIMEOUT)
+                        .map_err(kafka("adding offsets to the transaction"))?;
+                    sink.producer.commit_transaction(CLIENT_TIMEOUT).map_err(kafka("committing the transaction"))
+                })
+            }
+            .await;
+            if let Err(error) = result {
+                let _ = tokio::task::block_in_place(|| sink.producer.abort_transaction(CLIENT_TIMEOUT));
+                return Err(error);
+            }
+        }
+    }
+    let latency = opened.elapsed();
+    let metrics = sink.metrics;
+    metrics.batches.inc();
+    metrics.batch_latency.observe(latency.as_secs_f64());
+    metrics.messages_out.inc_by(processed.outputs.len() as u64);
+    metrics.rows_scored.inc_by(processed.rows as u64);
+    metrics.anomalies.inc_by(processed.anomalies as u64);
+    for (_, reason) in &processed.dead_letters {
+        metrics.dead_letters.with_label_values(&[reason]).inc();
+    }
+    summary.batches += 1;
+    summary.messages_out += processed.outputs.len() as u64;
+    summary.rows_scored += processed.rows as u64;
+    summary.anomalies += processed.anomalies as u64;
+    summary.dead_letters += processed.dead_letters.len() as u64;
+    summary.batch_latencies_ms.push(latency.as_secs_f64() * 1e3);
+    Ok(state_back)
+}
+
+/// The offset to commit per input partition: one past the last message of the batch.
+fn next_offsets(messages: &[OwnedMessage]) -> crate::Result<TopicPartitionList> {
+    let mut next: HashMap<(&str, i32), i64> = HashMap::new();
+    for m in messages {
+        let slot = next.entry((m.topic(), m.partition())).or_insert(0);
+        *slot = (*slot).max(m.offset() + 1);
+    }
+    let mut list = TopicPartitionList::with_capacity(next.len());
+    for ((topic, partition), offset) in next {
+        list.add_partition_offset(topic, partition, Offset::Offset(offset)).map_err(kafka("building offsets"))?;
+    }
+    Ok(list)
+}
+
+/// Sends every output, alert and dead letter, then waits until the broker acknowledged all of them.
+async fn produce_all(sink: &Sink<'_>, processed: &Processed) -> crate::Result<()> {
+    let config = sink.config;
+    let mut pending = Vec::with_capacity(processed.outputs.len() + processed.alerts.len());
+    for outgoing in &processed.outputs {
+        let partition = config.keep_partition.then(|| outgoing.input_partition.rem_euclid(sink.output_partitions));
+        pending.push(send(sink.producer, &config.output_topic, outgoing, partition).await?);
+    }
+    if let Some(alerts) = &config.alerts_topic {
+        for outgoing in &processed.alerts {
+            pending.push(send(sink.producer, alerts, outgoing, None).await?);
+        }
+    }
+    for (outgoing, reason) in &processed.dead_letters {
+        match &config.dead_letter_topic {
+            Some(topic) => pending.push(send(sink.producer, topic, outgoing, None).await?),
+            None => tracing::warn!(
+                "bad message skipped ({reason}); set dead_letter_topic to keep such messages: {}",
+                String::from_utf8_lossy(&outgoing.payload).chars().take(120).collect::<String>()
+            ),
+        }
+    }
+    for delivery in pending {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => return Err(AutoencError::Stream(format!("an output was not delivered: {error}"))),
+            Err(_) => return Err(AutoencError::Stream("the producer dropped a delivery".into())),
+        }
+    }
+    Ok(())
+}
+
+async fn send(
+    producer: &FutureProducer,
+    topic: &str,
+    outgoing: &Outgoing,
+    partition: Option<i32>,
+) -> crate::Result<rdkafka::producer::DeliveryFuture> {
+    loop {
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(&outgoing.payload[..]);
+        if let Some(key) = &outgoing.key {
+            record = record.key(&key[..]);
+        }
+        if let Some(headers) = &outgoing.headers {
+            record = record.headers(headers.clone());
+        }
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
+        match producer.send_result(record) {
+            Ok(delivery) => return Ok(delivery),
+            // The local queue is full: the background thread is sending; wait a moment and retry.
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err((error, _)) => return Err(AutoencError::Stream(format!("producing to {topic}: {error}"))),
+        }
+    }
+}
+
+trait PayloadLen {
+    fn payload_len(&self) -> usize;
+}
+
+impl PayloadLen for OwnedMessage {
+    fn payload_len(&self) -> usize {
+        self.payload().map_or(0, <[u8]>::len) + self.key().map_or(0, <[u8]>::len)
+    }
+}

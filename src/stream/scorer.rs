@@ -1,0 +1,200 @@
+//! One micro-batch through the model: decode every message, score all good rows in one pass of the
+//! core (one BLAS call per layer for the whole batch), and build the output, alert and dead-letter
+//! messages. Pure CPU work with no Kafka I/O: the pipeline runs it off the async runtime.
+
+use ndarray::{Array2, ArrayView2, s};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
+
+use super::config::OutputFormat;
+use super::decode::{BadInput, Decoded, Decoder};
+use super::encode::{RowResults, encode};
+use super::threshold::SlidingThreshold;
+use crate::Autoencoder;
+
+/// A message to produce, with the input's key and headers.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub key: Option<Vec<u8>>,
+    pub headers: Option<OwnedHeaders>,
+    pub payload: Vec<u8>,
+    /// The input's partition, for keeping per-partition order in the output topic.
+    pub input_partition: i32,
+}
+
+/// What one batch produced.
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub outputs: Vec<Outgoing>,
+    /// Copies of the outputs flagged as anomalies (for the alerts topic).
+    pub alerts: Vec<Outgoing>,
+    /// Original messages that could not be scored, with the reason in their headers.
+    pub dead_letters: Vec<(Outgoing, &'static str)>,
+    pub rows: usize,
+    pub anomalies: usize,
+    /// The rows scored as normal (for continual learning), when asked for.
+    pub normal_rows: Option<Array2<f32>>,
+}
+
+/// The model and everything derived from it that the batch needs.
+pub struct BatchContext<'a> {
+    pub model: &'a Autoencoder,
+    pub decoder: &'a Decoder,
+    pub model_version: &'a str,
+    pub output_format: OutputFormat,
+    pub window: Option<&'a mut SlidingThreshold>,
+    pub collect_normal: bool,
+}
+
+/// Headers of a dead letter: the input's own plus where it came from and why it was refused.
+fn dead_letter(message: &OwnedMessage, reason: &str, code: &'static str) -> (Outgoing, &'static str) {
+    let mut headers = OwnedHeaders::new();
+    if let Some(original) = message.headers() {
+        for header in original.iter() {
+            headers = headers.insert(Header { key: header.key, value: header.value });
+        }
+    }
+    let partition = message.partition().to_string();
+    let offset = message.offset().to_string();
+    headers = headers
+        .insert(Header { key: "autoenc.error", value: Some(code) })
+        .insert(Header { key: "autoenc.error.message", value: Some(reason) })
+        .insert(Header { key: "autoenc.topic", value: Some(message.topic()) })
+        .insert(Header { key: "autoenc.partition", value: Some(&partition) })
+        .insert(Header { key: "autoenc.offset", value: Some(&offset) });
+    let outgoing = Outgoing {
+        key: message.key().map(<[u8]>::to_vec),
+        headers: Some(headers),
+        payload: message.payload().unwrap_or_default().to_vec(),
+        input_partition: message.partition(),
+    };
+    (outgoing, code)
+}
+
+/// Scores one batch. Never fails on data: every message ends as an output or a dead letter.
+pub fn process_batch(messages: &[OwnedMessage], mut context: BatchContext<'_>) -> Processed {
+    let width = context.model.n_features();
+    let mut processed = Processed::default();
+    let mut good: Vec<(&OwnedMessage, Decoded)> = Vec::with_capacity(messages.len());
+    for message in messages {
+        let decoded = match message.payload() {
+            None => Err(BadInput::Unparseable { format: "any", detail: "the message has no value".into() }),
+            Some(payload) => context.decoder.decode(payload, width),
+        };
+        match decoded {
+            Ok(decoded) if decoded.rows > 0 => good.push((message, decoded)),
+            Ok(_) => {} // an Arrow message with no rows: nothing to score, nothing to say
+            Err(bad) => processed.dead_letters.push(dead_letter(message, &bad.to_string(), bad.code())),
+        }
+    }
+    let rows: usize = good.iter().map(|(_, d)| d.rows).sum();
+    let mut values = Vec::with_capacity(rows * width);
+    for (_, decoded) in &good {
+        values.extend_from_slice(&decoded.values);
+    }
+    let matrix = Array2::from_shape_vec((rows, width), values).expect("decoders return rows × width values");
+    let details = match context.model.score_details(matrix.view()) {
+        Ok(details) => details,
+        Err(error) => {
+            // The decoders check what the core checks, so this is not expected; if it happens, one bad
+            // message must not take its batch down: score message by message instead.
+            tracing::warn!("batch scoring failed ({error}); scoring its messages one by one");
+            return process_one_by_one(messages, context);
+        }
+    };
+    let threshold = context.window.as_deref_mut().and_then(SlidingThreshold::current);
+    let scores = details.scores.to_vec();
+    let percentiles: Vec<f64> = scores.iter().map(|&s| context.model.percentile(s)).collect();
+    let flags: Vec<bool> = scores
+        .iter()
+        .map(|&s| match threshold {
+            Some(t) => s > t,
+            None => context.model.is_anomaly(s),
+        })
+        .collect();
+    if let Some(window) = context.window.as_deref_mut() {
+        window.extend(&scores);
+    }
+
+    let mut first = 0;
+    for (message, decoded) in &good {
+        let range = first..first + decoded.rows;
+        let results = RowResults {
+            embedding: details.embedding.slice(s![range.clone(), ..]),
+            scores: &scores[range.clone()],
+            percentiles: &percentiles[range.clone()],
+            flags: &flags[range.clone()],
+            model_version: context.model_version,
+        };
+        let payload = message.payload().unwrap_or_default();
+        match encode(context.output_format, payload, &decoded.record, context.decoder.csv_columns(), results) {
+            Ok(bytes) => {
+                let outgoing = Outgoing {
+                    key: message.key().map(<[u8]>::to_vec),
+                    headers: message.headers().cloned(),
+                    payload: bytes,
+                    input_partition: message.partition(),
+                };
+                let flagged = results.flags.iter().filter(|&&f| f).count();
+                if flagged > 0 {
+                    processed.alerts.push(outgoing.clone());
+                }
+                processed.anomalies += flagged;
+                processed.rows += decoded.rows;
+                processed.outputs.push(outgoing);
+            }
+            Err(reason) => processed.dead_letters.push(dead_letter(message, &reason, "unencodable")),
+        }
+        first = range.end;
+    }
+    if context.collect_normal {
+        processed.normal_rows = Some(normal_rows(matrix.view(), &flags));
+    }
+    processed
+}
+
+fn normal_rows(matrix: ArrayView2<f32>, flags: &[bool]) -> Array2<f32> {
+    let keep: Vec<usize> = (0..matrix.nrows()).filter(|&i| !flags[i]).collect();
+    matrix.select(ndarray::Axis(0), &keep)
+}
+
+fn process_one_by_one(messages: &[OwnedMessage], mut context: BatchContext<'_>) -> Processed {
+    let mut all = Processed::default();
+    let mut normal: Vec<Array2<f32>> = Vec::new();
+    for message in messages {
+        let width = context.model.n_features();
+        let single = std::slice::from_ref(message);
+        let checked = message
+            .payload()
+            .map(|p| context.decoder.decode(p, width))
+            .and_then(Result::ok)
+            .map(|d| Array2::from_shape_vec((d.rows, width), d.values).ok())
+            .and_then(|m| m.map(|m| context.model.score(m.view()).map_err(|e| e.to_string())));
+        match checked {
+            Some(Err(reason)) => all.dead_letters.push(dead_letter(message, &reason, "model_error")),
+            _ => {
+                let part = process_batch(
+                    single,
+                    BatchContext {
+                        model: context.model,
+                        decoder: context.decoder,
+                        model_version: context.model_version,
+                        output_format: context.output_format,
+                        window: context.window.as_deref_mut(),
+                        collect_normal: context.collect_normal,
+                    },
+                );
+                all.outputs.extend(part.outputs);
+                all.alerts.extend(part.alerts);
+                all.dead_letters.extend(part.dead_letters);
+                all.rows += part.rows;
+                all.anomalies += part.anomalies;
+                normal.extend(part.normal_rows);
+            }
+        }
+    }
+    if context.collect_normal {
+        let views: Vec<_> = normal.iter().map(|m| m.view()).collect();
+        all.normal_rows = ndarray::concatenate(ndarray::Axis(0), &views).ok();
+    }
+    all
+}
