@@ -16,14 +16,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Functions so far: `ae_encode`, `ae_decode`, `ae_score`, `ae_percentile`, `ae_is_anomaly`, `ae_explain`, `ae_reconstruct`, `ae_model_info` (see `functions/` and
-//! the argument conventions in `arguments.rs`). Scores are computed by the same core call as the CLI's,
-//! so they agree with `autoenc score` for the same rows.
+//! Scalar functions `ae_encode`, `ae_decode`, `ae_score`, `ae_percentile`, `ae_is_anomaly`, `ae_explain`,
+//! `ae_reconstruct`, `ae_model_info` (see `functions/` and the argument conventions in `arguments.rs`),
+//! the training aggregate `ae_train` and the table function `ae_generate`. Scores are computed by the
+//! same core call as the CLI's, so they agree with `autoenc score` for the same rows. `FUNCTIONS.md`
+//! (rendered by `reference.rs`) is the user reference; the `autoenc-sql` binary is a shell with all of
+//! them registered.
 
+pub mod ae_generate;
 pub mod ae_train;
 mod arguments;
 pub mod expr_fn;
 pub mod functions;
+pub mod reference;
 pub mod registry;
 
 use std::sync::Arc;
@@ -49,8 +54,9 @@ pub fn scalar_functions(registry: Arc<ModelRegistry>) -> Vec<ScalarUDF> {
 
 /// Adds every function to `ctx`.
 pub fn register(ctx: &SessionContext, registry: Arc<ModelRegistry>) {
-    for function in scalar_functions(registry) {
+    for function in scalar_functions(registry.clone()) {
         ctx.register_udf(function);
     }
     ctx.register_udaf(AggregateUDF::from(ae_train::AeTrainFunc::default()));
+    ctx.register_udtf(ae_generate::NAME, Arc::new(ae_generate::AeGenerateFunc::new(registry)));
 }

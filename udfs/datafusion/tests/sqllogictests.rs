@@ -4,6 +4,7 @@
 //! Each file gets a fresh context with:
 //! - a model `sensors` (also the default), trained here with a fixed seed on the clean first half of a
 //!   synthetic 4-sensor stream and saved to a temporary model directory, so it is loaded by name;
+//! - a variational model `vae` on the same rows (for `ae_generate`), saved beside it;
 //! - a table `readings(id, s0, s1, s2, s3, features, label)` holding all 2000 rows of that stream
 //!   (anomalies injected in the second half, `label` = 1).
 
@@ -64,7 +65,19 @@ impl sqllogictest::AsyncDB for Database {
     }
 }
 
-fn readings() -> (RecordBatch, Autoencoder) {
+/// A small variational model over the same features, for `ae_generate`.
+fn variational(rows: ndarray::ArrayView2<f32>) -> Autoencoder {
+    Autoencoder::params()
+        .seed(4)
+        .epochs(5)
+        .record_timings(false)
+        .variant(autoenc::Variant::Variational { beta: 1.0 })
+        .check()
+        .and_then(|p| p.fit_with(rows, (0..4).map(|j| format!("s{j}")).collect(), &mut |_| {}))
+        .expect("the variational test model trains")
+}
+
+fn readings() -> (RecordBatch, Autoencoder, Autoencoder) {
     let data = autoenc::synthetic::sensor_stream(2000, 4, 1000, 0.05, 11);
     let model = Autoencoder::params()
         .seed(3)
@@ -89,7 +102,8 @@ fn readings() -> (RecordBatch, Autoencoder) {
     columns.push(Arc::new(Int64Array::from_iter_values(data.labels.iter().map(|&l| i64::from(l)))));
     fields.push(Field::new("label", DataType::Int64, false));
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("consistent columns");
-    (batch, model)
+    let vae = variational(data.rows.slice(ndarray::s![..1000, ..]));
+    (batch, model, vae)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -100,9 +114,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
         .collect();
     files.sort();
-    let (batch, model) = readings();
+    let (batch, model, vae) = readings();
     let models = tempfile::tempdir()?;
     model.save(models.path().join("sensors.ae"))?;
+    vae.save(models.path().join("vae.ae"))?;
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
         let (batch, dir) = (batch.clone(), models.path().to_path_buf());

@@ -1,0 +1,90 @@
+//! One DataFusion session with the autoenc functions, files queryable by path, and the statement runner
+//! the three modes share: split a text into statements, plan and run each in order, print its result.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use autoenc_datafusion::{ModelRegistry, register};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::SessionContext;
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::DFParser;
+
+/// How results are printed on standard output.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Boxed table, like `psql`.
+    Table,
+    /// CSV with a header row, for pipes.
+    Csv,
+}
+
+pub struct Session {
+    ctx: SessionContext,
+    format: OutputFormat,
+}
+
+impl Session {
+    pub fn new(models: Option<&Path>, default_model: Option<&str>, format: OutputFormat) -> Result<Self> {
+        let registry = match models {
+            Some(directory) => {
+                if !directory.is_dir() {
+                    return Err(DataFusionError::Configuration(format!(
+                        "--models {}: not a directory",
+                        directory.display()
+                    )));
+                }
+                ModelRegistry::with_directory(directory)
+            }
+            None => ModelRegistry::new(),
+        };
+        let registry = Arc::new(registry);
+        if let Some(name) = default_model {
+            // Fail now rather than at the first query that relies on it.
+            registry.get(name).map_err(|e| DataFusionError::Configuration(format!("--default-model: {e}")))?;
+            registry.set_default(name);
+        }
+        let config = SessionConfig::new().with_information_schema(true);
+        // `enable_url_table` makes `FROM 'file.parquet'` (and .csv, .json, .arrow) a table.
+        let ctx = SessionContext::new_with_config(config).enable_url_table();
+        register(&ctx, registry);
+        Ok(Session { ctx, format })
+    }
+
+    /// Runs every statement of `text` in order, printing results; stops at the first error.
+    pub async fn run_script(&self, text: &str) -> Result<()> {
+        let statements = DFParser::parse_sql(text)?;
+        for statement in statements {
+            let plan = self.ctx.state().statement_to_plan(statement).await?;
+            let frame = self.ctx.execute_logical_plan(plan).await?;
+            let schema = frame.schema().as_arrow().clone();
+            let batches = frame.collect().await?;
+            if !schema.fields().is_empty() {
+                self.print(&schema, &batches)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn print(&self, schema: &arrow::datatypes::Schema, batches: &[RecordBatch]) -> Result<()> {
+        match self.format {
+            OutputFormat::Table => {
+                let table = arrow::util::pretty::pretty_format_batches_with_schema(Arc::new(schema.clone()), batches)?;
+                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+                println!("{table}");
+                println!("({rows} row{})", if rows == 1 { "" } else { "s" });
+            }
+            OutputFormat::Csv => {
+                let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(std::io::stdout());
+                if batches.is_empty() {
+                    writer.write(&RecordBatch::new_empty(Arc::new(schema.clone())))?;
+                }
+                for batch in batches {
+                    writer.write(batch)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
