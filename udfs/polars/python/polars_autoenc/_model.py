@@ -1,0 +1,158 @@
+"""``Model`` (a loaded model file) and ``train`` (fit one on a frame's columns)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Sequence, Union
+
+import polars as pl
+
+from polars_autoenc._internal import _Model
+from polars_autoenc._internal import train as _train
+
+
+class Model:
+    """A trained autoencoder: the same file the CLI and the SQL functions read.
+
+    Use it wherever a model path is accepted (``pae.score(model, ...)``); ``save`` writes the file.
+    """
+
+    def __init__(self, inner: _Model) -> None:
+        self._inner = inner
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Model:
+        """Reads and checks a model file (``FileNotFoundError`` if missing, ``ComputeError`` if damaged)."""
+        return cls(_Model.load(os.fspath(path)))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Model:
+        return cls(_Model.from_bytes(data))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Writes the model file (atomically)."""
+        self._inner.save(os.fspath(path))
+
+    def to_bytes(self) -> bytes:
+        """The model file's content."""
+        return self._inner.to_bytes()
+
+    def info(self) -> dict[str, Any]:
+        """The file's metadata: params, architecture, feature names, threshold, training report, ..."""
+        return json.loads(self._inner.metadata_json())
+
+    @property
+    def report(self) -> pl.DataFrame:
+        """The training report, one row per epoch (like BigQuery ML's ``ML.TRAINING_INFO``)."""
+        epochs = self.info()["report"]["epochs"]
+        schema = {
+            "epoch": pl.Int64,
+            "loss": pl.Float64,
+            "reconstruction_loss": pl.Float64,
+            "validation_loss": pl.Float64,
+            "learning_rate": pl.Float64,
+            "rows": pl.Int64,
+            "duration_ms": pl.Float64,
+            "kind": pl.String,
+        }
+        return pl.DataFrame({k: [e.get(k) for e in epochs] for k in schema}, schema=schema)
+
+    @property
+    def n_features(self) -> int:
+        return self._inner.n_features
+
+    @property
+    def latent_size(self) -> int:
+        return self._inner.latent_size
+
+    @property
+    def feature_names(self) -> list[str]:
+        return self._inner.feature_names
+
+    @property
+    def threshold(self) -> float:
+        """Scores above this are anomalies."""
+        return self._inner.threshold
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Model.from_bytes, (self.to_bytes(),))
+
+    def __repr__(self) -> str:
+        variant = self.info()["params"]["variant"]["kind"]
+        return (
+            f"Model({variant}, {self.n_features} features -> {self.latent_size}, "
+            f"threshold {self.threshold:.6g})"
+        )
+
+
+def _is_vector(dtype: pl.DataType) -> bool:
+    return isinstance(dtype, (pl.Array, pl.List)) and dtype.inner.is_numeric()  # type: ignore[union-attr]
+
+
+def _cast(name: str, dtype: pl.DataType) -> pl.Expr:
+    """Features reach Rust as Float32 (the model's type), so the Rust side reads one dtype."""
+    if isinstance(dtype, pl.Array):
+        return pl.col(name).cast(pl.Array(pl.Float32, dtype.size))
+    if isinstance(dtype, pl.List):
+        return pl.col(name).cast(pl.List(pl.Float32))
+    return pl.col(name).cast(pl.Float32)
+
+
+def _param(name: str, value: Any) -> Any:
+    """Shorthands for the nested params: ``variant="plain"``, ``latent=4`` or ``latent=0.9``."""
+    if name == "variant" and isinstance(value, str):
+        return {"kind": value}
+    if name == "latent" and isinstance(value, int) and not isinstance(value, bool):
+        return {"fixed": value}
+    if name == "latent" and isinstance(value, float):
+        return {"auto": {"explained_variance": value}}
+    return value
+
+
+def train(
+    data: Union[pl.DataFrame, pl.LazyFrame],
+    features: Sequence[str] | None = None,
+    *,
+    progress: bool = False,
+    **params: Any,
+) -> Model:
+    """Fits a model on ``features`` of ``data`` (a DataFrame or LazyFrame).
+
+    ``features`` are numeric column names, or one Array/List column; by default every numeric
+    column. ``params`` are the model's settings (the same names as the SQL ``ae_train`` options and
+    ``AutoencoderValidParams``): ``epochs``, ``latent`` (an int, or a float explained-variance target),
+    ``hidden``, ``variant`` (``"plain"`` or a dict such as ``{"kind": "sparse", "sparsity": {"kind":
+    "top_k", "k": 2}}``), ``contamination``, ``seed``, ``trim_fraction``, ``learning_rate``, ... The
+    columns go to Rust as Polars buffers (no Python object per value) and training runs without the
+    GIL; ``progress=True`` prints one line per epoch to stderr.
+    """
+    if isinstance(data, pl.LazyFrame):
+        schema = data.collect_schema()
+    elif isinstance(data, pl.DataFrame):
+        schema = data.schema
+    else:
+        raise TypeError(f"data must be a polars DataFrame or LazyFrame, got {type(data).__name__}")
+    if features is None:
+        features = [n for n, d in schema.items() if d.is_numeric()]
+        if not features:
+            raise pl.exceptions.ComputeError("train: the frame has no numeric columns")
+    elif isinstance(features, str):
+        features = [features]
+    features = list(features)
+    if not features:
+        raise pl.exceptions.ComputeError("train: no features given")
+    for name in features:
+        if name not in schema:
+            raise pl.exceptions.ColumnNotFoundError(f"train: no column '{name}'")
+        dtype = schema[name]
+        vector_ok = len(features) == 1 and _is_vector(dtype)
+        if not (dtype.is_numeric() or vector_ok):
+            raise pl.exceptions.ComputeError(
+                f"train: feature column '{name}' has type {dtype}; features must be numeric columns "
+                "or one Array/List column of numbers"
+            )
+    selected = data.select(_cast(n, schema[n]) for n in features)
+    frame = selected.collect() if isinstance(selected, pl.LazyFrame) else selected
+    options = json.dumps({k: _param(k, v) for k, v in params.items()})
+    return Model(_train(frame, features, options, progress))
