@@ -5,6 +5,8 @@
 //! 262,144 rows of 64 f32 features as one fixed-size list column, is written to a temporary Parquet file
 //! in row groups of 32,768 rows so both partitions get work. Three measurements per thread count:
 //! - `sql`: the query, reading and decoding the Parquet file, collecting the scores;
+//! - `sql_read`: `SELECT features FROM 'rows.parquet'`, the same scan without scoring, so `sql` minus
+//!   `sql_read` is what the function itself costs;
 //! - `core_parquet`: the CLI's path — read the same file with `autoenc::io::table`, then `score_parallel`;
 //! - `core_memory`: `score_parallel` on the matrix already in memory (the floor: scoring alone).
 //!
@@ -79,6 +81,10 @@ fn bench(c: &mut Criterion) {
                 assert_eq!(scored, ROWS);
                 black_box(batches)
             })
+        });
+        let read = format!("SELECT features FROM '{}'", path.display());
+        group.bench_function(BenchmarkId::new("sql_read", threads), |b| {
+            b.iter(|| black_box(runtime.block_on(async { ctx.sql(&read).await?.collect().await }).expect("scan runs")))
         });
         group.bench_function(BenchmarkId::new("core_parquet", threads), |b| {
             b.iter(|| {

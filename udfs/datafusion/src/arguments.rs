@@ -235,8 +235,12 @@ pub(crate) fn evaluate<T: Clone>(
         if wanted.is_empty() {
             continue;
         }
-        let matrix = features.matrix.select(ndarray::Axis(0), &wanted);
-        let results = compute(&model, &matrix, threshold)?;
+        // The common case is every row: score the matrix as built rather than copying it.
+        let results = if wanted.len() == features.matrix.nrows() {
+            compute(&model, &features.matrix, threshold)?
+        } else {
+            compute(&model, &features.matrix.select(ndarray::Axis(0), &wanted), threshold)?
+        };
         for (i, value) in wanted.into_iter().zip(results) {
             out[i] = Some(value);
         }
