@@ -1,6 +1,7 @@
 //! One DataFusion session with the autoenc functions, files queryable by path, and the statement runner
 //! the three modes share: split a text into statements, plan and run each in order, print its result.
 
+use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -72,8 +73,9 @@ impl Session {
             OutputFormat::Table => {
                 let table = arrow::util::pretty::pretty_format_batches_with_schema(Arc::new(schema.clone()), batches)?;
                 let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                println!("{table}");
-                println!("({rows} row{})", if rows == 1 { "" } else { "s" });
+                // Not println!: it panics when the reader of a pipe goes away (`autoenc-sql ... | head`).
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{table}\n({rows} row{})", if rows == 1 { "" } else { "s" })?;
             }
             OutputFormat::Csv => {
                 let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(std::io::stdout());
