@@ -1,0 +1,253 @@
+//! The deployment files parse and agree with each other: `docker/pipeline.toml` is a valid
+//! `autoenc stream` configuration, and `docker-compose.yml` runs a KRaft Kafka (no ZooKeeper), creates
+//! the pipeline's topics, trains the model the pipeline loads, runs `autoenc stream` on that file and a
+//! demo producer on its input topic. No Docker is needed: the files are only parsed.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use autoenc::stream::{Delivery, InputFormat, OutputFormat, StreamConfig};
+use serde_norway::{Mapping, Value};
+
+fn repo_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+fn pipeline() -> StreamConfig {
+    StreamConfig::from_file(&repo_file("docker/pipeline.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn compose() -> Value {
+    let path = repo_file("docker-compose.yml");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn services(compose: &Value) -> &Mapping {
+    compose.get("services").and_then(Value::as_mapping).expect("docker-compose.yml has a `services` mapping")
+}
+
+fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
+    services(compose).get(name).unwrap_or_else(|| panic!("docker-compose.yml has no service `{name}`"))
+}
+
+/// A scalar as text (compose accepts numbers and booleans where it means strings).
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A `command`/`entrypoint` (or any list of strings) as whitespace-separated tokens, whether it is
+/// written as a sequence or as one string (a shell script in a sequence is split too).
+fn tokens(value: Option<&Value>) -> Vec<String> {
+    let items: Vec<String> = match value {
+        Some(Value::Sequence(items)) => items.iter().filter_map(scalar).collect(),
+        Some(other) => scalar(other).into_iter().collect(),
+        None => Vec::new(),
+    };
+    items.iter().flat_map(|item| item.split_whitespace()).map(str::to_string).collect()
+}
+
+/// True when `flag` is directly followed by `value` in the tokens.
+fn has_flag(tokens: &[String], flag: &str, value: &str) -> bool {
+    tokens.windows(2).any(|pair| pair[0] == flag && pair[1] == value)
+}
+
+/// A service's environment as (name, value) pairs, from either compose form (mapping or `NAME=value`).
+fn environment(service: &Value) -> Vec<(String, String)> {
+    match service.get("environment") {
+        Some(Value::Mapping(map)) => {
+            map.iter().filter_map(|(k, v)| Some((scalar(k)?, scalar(v).unwrap_or_default()))).collect()
+        }
+        Some(Value::Sequence(items)) => items
+            .iter()
+            .filter_map(scalar)
+            .map(|item| match item.split_once('=') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (item.clone(), String::new()),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn env_var(service: &Value, name: &str) -> Option<String> {
+    environment(service).into_iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// A service's short-syntax volumes as (source, target) pairs (`source:target[:mode]`).
+fn volumes(service: &Value) -> Vec<(String, String)> {
+    let Some(Value::Sequence(items)) = service.get("volumes") else { return Vec::new() };
+    items
+        .iter()
+        .filter_map(scalar)
+        .filter_map(|item| {
+            let mut parts = item.splitn(3, ':');
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// The names of the services a service waits for with the given `depends_on` condition.
+fn depends_on(service: &Value, condition: &str) -> Vec<String> {
+    match service.get("depends_on") {
+        Some(Value::Mapping(map)) => map
+            .iter()
+            .filter(|(_, v)| v.get("condition").and_then(Value::as_str) == Some(condition))
+            .filter_map(|(k, _)| scalar(k))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn pipeline_toml_is_a_valid_stream_config() {
+    let config = pipeline();
+    config.validate().unwrap_or_else(|e| panic!("docker/pipeline.toml: {e}"));
+    assert_eq!(config.brokers, "kafka:9092");
+    assert_eq!(config.input_topics, ["sensors"]);
+    assert_eq!(config.output_topic, "sensors-scored");
+    assert_eq!(config.alerts_topic.as_deref(), Some("sensors-alerts"));
+    assert_eq!(config.dead_letter_topic.as_deref(), Some("sensors-dead-letters"));
+    assert_eq!(config.model, Path::new("/models/sensors.ae"));
+    assert_eq!(config.delivery, Delivery::AtLeastOnce);
+    assert_eq!(config.input_format, InputFormat::Json);
+    assert_eq!(config.output_format, OutputFormat::Json);
+    assert!(!config.learn, "the compose file mounts the model volume read-only");
+    let metrics: SocketAddr = config.metrics_addr.parse().expect("metrics_addr is an address");
+    assert!(metrics.ip().is_unspecified(), "inside a container the metrics endpoint must listen on 0.0.0.0");
+    assert_eq!(metrics.port(), 9464);
+    // The librdkafka settings reach the clients.
+    assert_eq!(config.producer_config().get("compression.type"), Some("lz4"));
+    assert_eq!(config.consumer_config().get("bootstrap.servers"), Some("kafka:9092"));
+}
+
+#[test]
+fn compose_runs_kraft_kafka_without_zookeeper() {
+    let compose = compose();
+    for (name, definition) in services(&compose) {
+        let name = scalar(name).unwrap_or_default();
+        let image = definition.get("image").and_then(Value::as_str).unwrap_or_default();
+        assert!(
+            !name.to_lowercase().contains("zookeeper") && !image.to_lowercase().contains("zookeeper"),
+            "service `{name}` ({image}) is a ZooKeeper: the broker must run in KRaft mode"
+        );
+        for (key, _) in environment(definition) {
+            assert!(!key.to_uppercase().contains("ZOOKEEPER"), "service `{name}` sets {key}");
+        }
+    }
+    let kafka = service(&compose, "kafka");
+    let roles = env_var(kafka, "KAFKA_PROCESS_ROLES").expect("kafka sets KAFKA_PROCESS_ROLES (KRaft)");
+    let roles: Vec<&str> = roles.split(',').map(str::trim).collect();
+    assert!(roles.contains(&"broker") && roles.contains(&"controller"), "combined broker + controller: {roles:?}");
+    assert!(env_var(kafka, "KAFKA_CONTROLLER_QUORUM_VOTERS").is_some_and(|v| !v.is_empty()));
+    assert!(env_var(kafka, "KAFKA_CONTROLLER_LISTENER_NAMES").is_some_and(|v| !v.is_empty()));
+    assert!(env_var(kafka, "CLUSTER_ID").is_some_and(|v| !v.is_empty()));
+    assert_eq!(env_var(kafka, "KAFKA_AUTO_CREATE_TOPICS_ENABLE").as_deref(), Some("false"));
+    // The pipeline's bootstrap address is what the broker advertises inside the network, and the host
+    // listener is published.
+    let advertised = env_var(kafka, "KAFKA_ADVERTISED_LISTENERS").expect("kafka sets KAFKA_ADVERTISED_LISTENERS");
+    let config = pipeline();
+    assert!(
+        advertised.contains(&format!("://{}", config.brokers)),
+        "{advertised} does not advertise {}",
+        config.brokers
+    );
+    assert!(advertised.contains("localhost:9094"), "{advertised}");
+    assert!(tokens(kafka.get("ports")).iter().any(|p| p.trim_matches('"') == "9094:9094"));
+}
+
+#[test]
+fn compose_creates_the_pipeline_topics() {
+    let compose = compose();
+    let init = service(&compose, "kafka-init");
+    let script = tokens(init.get("command"));
+    assert!(script.iter().any(|t| t.ends_with("kafka-topics.sh")), "kafka-init runs kafka-topics.sh");
+    let config = pipeline();
+    let topics = config
+        .input_topics
+        .iter()
+        .chain([&config.output_topic])
+        .chain(config.alerts_topic.iter())
+        .chain(config.dead_letter_topic.iter());
+    for topic in topics {
+        assert!(has_flag(&script, "--topic", topic), "kafka-init does not create `{topic}`");
+    }
+    let depends = depends_on(init, "service_healthy");
+    assert!(depends.contains(&"kafka".to_string()), "kafka-init waits for a healthy broker: {depends:?}");
+    assert!(service(&compose, "kafka").get("healthcheck").is_some(), "kafka has a healthcheck");
+}
+
+#[test]
+fn compose_trains_the_model_the_stream_service_loads() {
+    let compose = compose();
+    let config = pipeline();
+    let model = config.model.to_str().expect("UTF-8 model path");
+    let model_dir = config.model.parent().and_then(Path::to_str).expect("the model has a directory");
+
+    let trainer = service(&compose, "trainer");
+    let train = tokens(trainer.get("command"));
+    assert_eq!(train.first().map(String::as_str), Some("train"), "trainer runs `autoenc train`: {train:?}");
+    assert!(has_flag(&train, "--out", model), "trainer writes {model}: {train:?}");
+    // The training file comes from the demo-data service through a shared volume.
+    let data = train.get(1).expect("trainer names its training file");
+    let data_dir = Path::new(data).parent().and_then(Path::to_str).expect("the training file has a directory");
+    let data_volume = volumes(trainer).into_iter().find(|(_, target)| target == data_dir).map(|(source, _)| source);
+    let data_volume = data_volume.unwrap_or_else(|| panic!("trainer mounts nothing at {data_dir}"));
+    let writer = service(&compose, "demo-data");
+    assert!(
+        volumes(writer).contains(&(data_volume.clone(), data_dir.to_string())),
+        "demo-data writes into {data_volume}"
+    );
+    assert!(has_flag(&tokens(writer.get("command")), "--out", data), "demo-data writes {data}");
+    assert!(depends_on(trainer, "service_completed_successfully").contains(&"demo-data".to_string()));
+
+    let stream = service(&compose, "stream");
+    let models_volume = |service: &Value| {
+        volumes(service).into_iter().find(|(_, target)| target == model_dir).map(|(source, _)| source)
+    };
+    let trainer_models = models_volume(trainer).expect("trainer mounts the model directory");
+    assert_eq!(models_volume(stream), Some(trainer_models), "trainer and stream share the model volume at {model_dir}");
+    let waits = depends_on(stream, "service_completed_successfully");
+    for before in ["trainer", "kafka-init"] {
+        assert!(waits.iter().any(|w| w == before), "stream starts after `{before}` completed: {waits:?}");
+    }
+}
+
+#[test]
+fn compose_stream_service_runs_the_pipeline_config() {
+    let compose = compose();
+    let stream = service(&compose, "stream");
+    let command = tokens(stream.get("command"));
+    assert_eq!(command.first().map(String::as_str), Some("stream"), "{command:?}");
+    assert!(has_flag(&command, "--config", "/config/pipeline.toml"), "{command:?}");
+    // The config file is the repository's docker/pipeline.toml, mounted at /config/pipeline.toml.
+    let mounted = volumes(stream).into_iter().find(|(_, target)| target == "/config/pipeline.toml");
+    let (source, _) = mounted.expect("stream mounts a file at /config/pipeline.toml");
+    assert_eq!(repo_file(source.trim_start_matches("./")), repo_file("docker/pipeline.toml"));
+    // Built from the repository's Dockerfile, and the metrics port is published.
+    let build = stream.get("build").expect("stream is built from the repository");
+    let context = build.get("context").and_then(Value::as_str).or_else(|| build.as_str());
+    assert_eq!(context, Some("."));
+    assert!(repo_file("Dockerfile").is_file());
+    assert!(tokens(stream.get("ports")).iter().any(|p| p.trim_matches('"') == "9464:9464"));
+}
+
+#[test]
+fn compose_demo_producer_feeds_the_input_topic() {
+    let compose = compose();
+    let producer = service(&compose, "demo-producer");
+    let command = tokens(producer.get("command"));
+    let config = pipeline();
+    assert_eq!(command.first().map(String::as_str), Some("produce"), "{command:?}");
+    assert!(has_flag(&command, "--bootstrap", &config.brokers), "{command:?}");
+    assert!(has_flag(&command, "--topic", &config.input_topics[0]), "{command:?}");
+    let context = producer.get("build").and_then(|b| b.get("context")).and_then(Value::as_str);
+    let context = context.expect("demo-producer is built from docker/demo-producer");
+    let dir = repo_file(context.trim_start_matches("./"));
+    assert!(dir.join("Dockerfile").is_file() && dir.join("producer.py").is_file(), "{}", dir.display());
+}
