@@ -197,6 +197,9 @@ impl Prepared {
     }
 
     fn columns_matrix(&self, width: usize) -> PolarsResult<Features<'_>> {
+        if let Some(matrix) = self.dense_columns_matrix(width)? {
+            return Ok(Features { matrix: CowArray::from(matrix), null_rows: None });
+        }
         let mut matrix = Array2::from_elem((self.rows, width), f32::NAN);
         let mut any_valid = vec![self.columns.iter().all(|c| c.null_count() == 0); self.rows];
         for (j, column) in self.columns.iter().enumerate() {
@@ -219,6 +222,33 @@ impl Prepared {
         }
         let null_rows = if any_valid.iter().all(|&v| v) { None } else { Some(any_valid.iter().map(|v| !v).collect()) };
         Ok(Features { matrix: CowArray::from(matrix), null_rows })
+    }
+}
+
+impl Prepared {
+    /// Columns without nulls, transposed into rows block by block: a block of rows stays in cache
+    /// while every column writes into it, which makes the copy several times faster than writing one
+    /// whole column at a time with a stride of `width`.
+    fn dense_columns_matrix(&self, width: usize) -> PolarsResult<Option<Array2<f32>>> {
+        const BLOCK: usize = 512;
+        let mut slices = Vec::with_capacity(width);
+        for column in &self.columns {
+            match column.f32()?.cont_slice() {
+                Ok(slice) => slices.push(slice),
+                Err(_) => return Ok(None),
+            }
+        }
+        let mut data = vec![0f32; self.rows * width];
+        for (b, block) in data.chunks_mut(BLOCK * width).enumerate() {
+            let start = b * BLOCK;
+            for (j, slice) in slices.iter().enumerate() {
+                let column = &slice[start..start + block.len() / width];
+                for (row, &v) in block.chunks_exact_mut(width).zip(column) {
+                    row[j] = v;
+                }
+            }
+        }
+        owned(data, self.rows, width).map(Some)
     }
 }
 
