@@ -44,7 +44,8 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         DOC_SECTION,
         "Trains an autoencoder on the group's rows and returns the model file (binary), usable as the model \
-         argument of the other functions. Past max_rows (default 1,000,000) a uniform sample is kept.",
+         argument of the other functions. Past max_rows (default 1,000,000) a uniform sample is kept. The \
+         model's features are named after the columns or struct fields (f0, f1, ... for a list column).",
         "ae_train(features... [, options_json])",
     )
     .with_argument("features", "One list column, one struct, or numeric columns.")
@@ -100,6 +101,21 @@ fn options_text(
     }
 }
 
+/// Feature names for the model, so that `ae_explain` and `ae_generate` speak of `s0`, not `f0`: the
+/// columns' names, or a struct's field names. A list column has none (the model names them f0, f1, ...),
+/// and neither do names that repeat.
+fn feature_names(fields: &[FieldRef]) -> Option<Vec<String>> {
+    let names: Vec<String> = match fields {
+        [one] => match one.data_type() {
+            DataType::Struct(inner) => inner.iter().map(|f| f.name().clone()).collect(),
+            _ => return None,
+        },
+        many => many.iter().map(|f| f.name().clone()).collect(),
+    };
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    (unique.len() == names.len()).then_some(names)
+}
+
 impl AggregateUDFImpl for AeTrainFunc {
     fn name(&self) -> &str {
         "ae_train"
@@ -120,7 +136,9 @@ impl AggregateUDFImpl for AeTrainFunc {
         let (max_rows, params) = parse_options(options.as_deref())?;
         let seed = params.get("seed").and_then(|s| s.as_u64()).unwrap_or(0);
         let feature_args = args.exprs.len() - usize::from(options.is_some());
-        Ok(Box::new(TrainAccumulator::new(max_rows, params, seed, feature_args)))
+        let mut accumulator = TrainAccumulator::new(max_rows, params, seed, feature_args);
+        accumulator.names = feature_names(&args.expr_fields[..feature_args]);
+        Ok(Box::new(accumulator))
     }
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
         let item = Arc::new(Field::new("item", DataType::Float32, true));
@@ -141,6 +159,8 @@ struct TrainAccumulator {
     max_rows: usize,
     params: serde_json::Value,
     feature_args: usize,
+    /// The features' names, when the arguments give them (see `feature_names`).
+    names: Option<Vec<String>>,
     width: Option<usize>,
     /// Kept rows, flattened (`kept * width` values).
     rows: Vec<f32>,
@@ -155,6 +175,7 @@ impl TrainAccumulator {
             max_rows,
             params,
             feature_args,
+            names: None,
             width: None,
             rows: Vec::new(),
             seen: 0,
@@ -288,7 +309,13 @@ impl Accumulator for TrainAccumulator {
         let params = Autoencoder::params()
             .merge_json(&self.params)
             .map_err(|e| DataFusionError::Execution(format!("ae_train: {e}")))?;
-        let mut model = params.fit(matrix.view()).map_err(|e| DataFusionError::Execution(format!("ae_train: {e}")))?;
+        let mut model = match &self.names {
+            Some(names) if names.len() == width => {
+                params.check().and_then(|p| p.fit_with(matrix.view(), names.clone(), &mut |_| {}))
+            }
+            _ => params.fit(matrix.view()),
+        }
+        .map_err(|e| DataFusionError::Execution(format!("ae_train: {e}")))?;
         let extra = model.extra_mut();
         extra.insert("trained_by".into(), "ae_train".into());
         extra.insert("rows_seen".into(), self.seen.into());
