@@ -76,7 +76,10 @@ impl Running {
     }
 }
 
-fn messages(data: &ndarray::Array2<f32>, first_id: usize) -> Vec<(Option<i32>, String, Vec<u8>, Option<rdkafka::message::OwnedHeaders>)> {
+fn messages(
+    data: &ndarray::Array2<f32>,
+    first_id: usize,
+) -> Vec<Outgoing> {
     data.rows()
         .into_iter()
         .enumerate()
@@ -138,7 +141,8 @@ fn scores_equal_the_cli_and_bad_messages_become_dead_letters() {
     ];
     for (i, (code, payload)) in bad.iter().enumerate() {
         let at = 500 * (i + 1);
-        input.insert(at, (Some(1), format!("bad-{code}"), payload.clone().into_bytes(), Some(header("origin", "test"))));
+        input
+            .insert(at, (Some(1), format!("bad-{code}"), payload.clone().into_bytes(), Some(header("origin", "test"))));
     }
     produce(&brokers, IN, &input);
 
@@ -289,8 +293,10 @@ fn csv_arrow_and_array_field_inputs() {
     let chunks: Vec<_> = (0..4)
         .map(|c| {
             let range = c * 10..(c + 1) * 10;
-            let mut columns: Vec<(String, arrow::array::ArrayRef)> =
-                vec![("row".into(), Arc::new(arrow::array::Int64Array::from_iter_values(range.clone().map(|i| i as i64))))];
+            let mut columns: Vec<(String, arrow::array::ArrayRef)> = vec![(
+                "row".into(),
+                Arc::new(arrow::array::Int64Array::from_iter_values(range.clone().map(|i| i as i64))),
+            )];
             for j in 0..FEATURES {
                 let values: Vec<f32> = range.clone().map(|i| data[[i, j]]).collect();
                 columns.push((format!("f{j}"), Arc::new(Float32Array::from(values))));
@@ -310,7 +316,8 @@ fn csv_arrow_and_array_field_inputs() {
     running.finish(&runtime);
     assert_eq!(output.len(), 4, "one output message per input message");
     for message in &output {
-        let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(message.payload().unwrap()), None).unwrap();
+        let reader =
+            arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(message.payload().unwrap()), None).unwrap();
         let batch = reader.into_iter().next().unwrap().unwrap();
         assert_eq!(batch.num_rows(), 10);
         let row = batch.column_by_name("row").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
@@ -415,7 +422,12 @@ fn two_instances_in_one_group_share_partitions_and_lose_nothing() {
     let a = first.finish(&runtime);
     let b = second.finish(&runtime);
     assert_eq!(distinct_ids(&output), data.nrows(), "nothing lost across the rebalance");
-    assert!(a.rows_scored > 0 && b.rows_scored > 0, "both instances scored rows: {} and {}", a.rows_scored, b.rows_scored);
+    assert!(
+        a.rows_scored > 0 && b.rows_scored > 0,
+        "both instances scored rows: {} and {}",
+        a.rows_scored,
+        b.rows_scored
+    );
     assert!(a.rows_scored + b.rows_scored >= data.nrows() as u64);
     assert_eq!(committed(&brokers, "shared", IN, 4), end_offsets(&brokers, IN, 4));
 }

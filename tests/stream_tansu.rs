@@ -101,7 +101,7 @@ fn config(brokers: &str, model: &std::path::Path) -> StreamConfig {
     }
 }
 
-fn input(data: &ndarray::Array2<f32>) -> Vec<(Option<i32>, String, Vec<u8>, Option<rdkafka::message::OwnedHeaders>)> {
+fn input(data: &ndarray::Array2<f32>) -> Vec<Outgoing> {
     data.rows()
         .into_iter()
         .enumerate()

@@ -159,9 +159,7 @@ pub fn run(args: DemoArgs, progress: bool) -> anyhow::Result<()> {
         let summary = pipeline.await??;
         anyhow::ensure!(scores.len() == stream_rows, "only {} of {stream_rows} rows came back", scores.len());
 
-        let mut latencies = summary.batch_latencies_ms.clone();
-        latencies.sort_by(f64::total_cmp);
-        let quantile = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+        let quantile = |q: f64| summary.latency_quantile_ms(q);
         println!(
             "streamed {} messages through Kafka in {:.2} s: {:.0} msgs/s end to end; {} batches, batch latency \
              p50 {:.1} ms / p99 {:.1} ms",
@@ -215,7 +213,7 @@ fn produce(
         .set("queue.buffering.max.messages", "200000")
         .create()?;
     let malformed = [r#"{"id": "x", "sensor_00": "#, r#"{"id": "y", "sensor_00": "broken"}"#, "not json at all"];
-    let every = if bad > 0 { rows.nrows() / bad } else { usize::MAX };
+    let every = rows.nrows().checked_div(bad).unwrap_or(usize::MAX).max(1);
     let mut text = String::with_capacity(64 + 24 * names.len());
     for (i, row) in rows.rows().into_iter().enumerate() {
         use std::fmt::Write;

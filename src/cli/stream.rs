@@ -172,8 +172,17 @@ pub fn run(args: StreamArgs) -> anyhow::Result<()> {
         let shutdown = shutdown_on_signals();
         let summary = autoenc::stream::run(config, metrics, shutdown).await?;
         eprintln!(
-            "stopped: {} messages in, {} out, {} dead letters, {} anomalies, {} batches",
-            summary.messages_in, summary.messages_out, summary.dead_letters, summary.anomalies, summary.batches
+            "stopped: {} messages in, {} out, {} dead letters, {} anomalies, {} batches; {:.0} msgs/s over {:.2} s \
+             of activity; batch latency p50 {:.1} ms / p99 {:.1} ms",
+            summary.messages_in,
+            summary.messages_out,
+            summary.dead_letters,
+            summary.anomalies,
+            summary.batches,
+            summary.messages_in as f64 / summary.active_seconds.max(1e-9),
+            summary.active_seconds,
+            summary.latency_quantile_ms(0.5),
+            summary.latency_quantile_ms(0.99)
         );
         Ok(())
     })

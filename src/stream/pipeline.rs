@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::watch;
 
@@ -39,6 +39,20 @@ pub struct Summary {
     pub model_reloads: u64,
     /// Per batch: from its first message's arrival to its offsets committed, in milliseconds.
     pub batch_latencies_ms: Vec<f64>,
+    /// From the first message received to the last batch committed, in seconds (the throughput window).
+    pub active_seconds: f64,
+}
+
+impl Summary {
+    /// The `q` quantile of the batch latencies (nearest rank), in milliseconds; NaN with no batches.
+    pub fn latency_quantile_ms(&self, q: f64) -> f64 {
+        let mut sorted = self.batch_latencies_ms.clone();
+        sorted.sort_by(f64::total_cmp);
+        match sorted.len() {
+            0 => f64::NAN,
+            n => sorted[((n - 1) as f64 * q).round() as usize],
+        }
+    }
 }
 
 fn kafka(context: &str) -> impl Fn(KafkaError) -> AutoencError + '_ {
@@ -101,6 +115,8 @@ pub async fn run(
     };
     let mut batcher: MicroBatcher<OwnedMessage> = MicroBatcher::new(limits);
     let mut summary = Summary::default();
+    let mut first_message: Option<Instant> = None;
+    let mut in_flight: Option<InFlight> = None;
     let reload_interval = Duration::from_millis(config.reload_interval_ms);
     let idle_wait = reload_interval.min(Duration::from_millis(200));
     let sink = Sink { config: &config, producer: &producer, consumer: &consumer, output_partitions, metrics: &metrics };
@@ -113,6 +129,13 @@ pub async fn run(
             biased;
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() { break; }
+                continue;
+            }
+            acked = async { in_flight.as_mut().expect("guarded").acks.as_mut().await }, if in_flight.is_some() => {
+                acked?;
+                let batch = in_flight.take().expect("guarded");
+                commit_acknowledged(&sink, InFlightDone { offsets: batch.offsets, done: batch.done }, &mut summary);
+                summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
                 continue;
             }
             received = tokio::time::timeout_at(deadline.into(), consumer.recv()) => received.ok(),
@@ -131,6 +154,7 @@ pub async fn run(
             Some(Ok(message)) => {
                 metrics.messages_in.inc();
                 summary.messages_in += 1;
+                first_message.get_or_insert(now);
                 let message = message.detach();
                 let size = message.payload_len();
                 let opened = opened.unwrap_or(now);
@@ -145,7 +169,8 @@ pub async fn run(
         };
         if let Some((batch, opened)) = batch {
             let taken = state.take().expect("state is returned after each batch");
-            state = Some(handle_batch(&sink, batch, taken, opened, &mut summary).await?);
+            state = Some(handle_batch(&sink, batch, taken, opened, &mut summary, &mut in_flight).await?);
+            summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
         }
         if config.reload
             && let Some(current) = state.as_mut()
@@ -158,8 +183,10 @@ pub async fn run(
     tracing::info!("shutting down: finishing the batch in hand");
     if let Some(batch) = batcher.flush() {
         let taken = state.take().expect("state is returned after each batch");
-        state = Some(handle_batch(&sink, batch, taken, Instant::now(), &mut summary).await?);
+        state = Some(handle_batch(&sink, batch, taken, Instant::now(), &mut summary, &mut in_flight).await?);
     }
+    finish_in_flight(&sink, &mut in_flight, &mut summary).await?;
+    summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
     metrics.running.store(false, std::sync::atomic::Ordering::Relaxed);
     if let Some(mut last) = state
         && config.learn
@@ -221,12 +248,80 @@ struct Sink<'a> {
     metrics: &'a Metrics,
 }
 
+/// A sent batch of the at-least-once mode whose acknowledgements are still coming in. The loop goes on
+/// consuming and scoring the next batch meanwhile; the offsets are stored only once all are in, and
+/// batches complete in order (a new batch waits for the one in flight before it is sent).
+struct InFlight {
+    acks: std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<()>> + Send>>,
+    offsets: TopicPartitionList,
+    done: BatchDone,
+}
+
+/// What a finished batch adds to the metrics and the summary.
+struct BatchDone {
+    opened: Instant,
+    outputs: u64,
+    rows: u64,
+    anomalies: u64,
+    dead_letters: Vec<&'static str>,
+}
+
+impl BatchDone {
+    fn record(self, metrics: &Metrics, summary: &mut Summary) {
+        let latency = self.opened.elapsed();
+        metrics.batches.inc();
+        metrics.batch_latency.observe(latency.as_secs_f64());
+        metrics.messages_out.inc_by(self.outputs);
+        metrics.rows_scored.inc_by(self.rows);
+        metrics.anomalies.inc_by(self.anomalies);
+        for reason in &self.dead_letters {
+            metrics.dead_letters.with_label_values(&[reason]).inc();
+        }
+        summary.batches += 1;
+        summary.messages_out += self.outputs;
+        summary.rows_scored += self.rows;
+        summary.anomalies += self.anomalies;
+        summary.dead_letters += self.dead_letters.len() as u64;
+        summary.batch_latencies_ms.push(latency.as_secs_f64() * 1e3);
+    }
+}
+
+/// Stores and commits a batch whose outputs are all acknowledged.
+fn commit_acknowledged(sink: &Sink<'_>, batch: InFlightDone, summary: &mut Summary) {
+    // A partition revoked meanwhile cannot be stored; its new owner replays it (at-least-once).
+    if let Err(error) = sink.consumer.store_offsets(&batch.offsets) {
+        tracing::warn!("storing offsets: {error}");
+    } else if let Err(error) = sink.consumer.commit_consumer_state(CommitMode::Async) {
+        tracing::warn!("committing offsets: {error}");
+    }
+    batch.done.record(sink.metrics, summary);
+}
+
+struct InFlightDone {
+    offsets: TopicPartitionList,
+    done: BatchDone,
+}
+
+/// Waits for the batch in flight (if any) and commits it.
+async fn finish_in_flight(
+    sink: &Sink<'_>,
+    in_flight: &mut Option<InFlight>,
+    summary: &mut Summary,
+) -> crate::Result<()> {
+    if let Some(batch) = in_flight.take() {
+        batch.acks.await?;
+        commit_acknowledged(sink, InFlightDone { offsets: batch.offsets, done: batch.done }, summary);
+    }
+    Ok(())
+}
+
 async fn handle_batch(
     sink: &Sink<'_>,
     messages: Vec<OwnedMessage>,
     mut state: ScoringState,
     opened: Instant,
     summary: &mut Summary,
+    in_flight: &mut Option<InFlight>,
 ) -> crate::Result<ScoringState> {
     let config = sink.config;
     let output_format = config.output_format;
@@ -263,20 +358,25 @@ async fn handle_batch(
     .map_err(|e| AutoencError::Stream(format!("scoring task failed: {e}")))?;
 
     let offsets = next_offsets(&messages)?;
+    let done = BatchDone {
+        opened,
+        outputs: processed.outputs.len() as u64,
+        rows: processed.rows as u64,
+        anomalies: processed.anomalies as u64,
+        dead_letters: processed.dead_letters.iter().map(|(_, reason)| *reason).collect(),
+    };
     match config.delivery {
         Delivery::AtLeastOnce => {
-            produce_all(sink, &processed).await?;
-            // Stored, then committed in the background; shutdown commits what is stored synchronously.
-            sink.consumer.store_offsets(&offsets).map_err(kafka("storing offsets"))?;
-            if let Err(error) = sink.consumer.commit_consumer_state(CommitMode::Async) {
-                tracing::warn!("committing offsets: {error}");
-            }
+            // Batches complete in order: the previous one first, then this one goes out.
+            finish_in_flight(sink, in_flight, summary).await?;
+            let pending = send_all(sink, &processed).await?;
+            *in_flight = Some(InFlight { acks: Box::pin(acknowledged(pending)), offsets, done });
         }
         Delivery::ExactlyOnce => {
             tokio::task::block_in_place(|| sink.producer.begin_transaction())
                 .map_err(kafka("beginning a transaction"))?;
             let result = async {
-                produce_all(sink, &processed).await?;
+                acknowledged(send_all(sink, &processed).await?).await?;
                 tokio::task::block_in_place(|| {
                     let group = sink.consumer.group_metadata().ok_or_else(|| {
                         AutoencError::Stream("the consumer has no group metadata for the transaction".into())
@@ -292,24 +392,9 @@ async fn handle_batch(
                 let _ = tokio::task::block_in_place(|| sink.producer.abort_transaction(CLIENT_TIMEOUT));
                 return Err(error);
             }
+            done.record(sink.metrics, summary);
         }
     }
-    let latency = opened.elapsed();
-    let metrics = sink.metrics;
-    metrics.batches.inc();
-    metrics.batch_latency.observe(latency.as_secs_f64());
-    metrics.messages_out.inc_by(processed.outputs.len() as u64);
-    metrics.rows_scored.inc_by(processed.rows as u64);
-    metrics.anomalies.inc_by(processed.anomalies as u64);
-    for (_, reason) in &processed.dead_letters {
-        metrics.dead_letters.with_label_values(&[reason]).inc();
-    }
-    summary.batches += 1;
-    summary.messages_out += processed.outputs.len() as u64;
-    summary.rows_scored += processed.rows as u64;
-    summary.anomalies += processed.anomalies as u64;
-    summary.dead_letters += processed.dead_letters.len() as u64;
-    summary.batch_latencies_ms.push(latency.as_secs_f64() * 1e3);
     Ok(state_back)
 }
 
@@ -327,8 +412,8 @@ fn next_offsets(messages: &[OwnedMessage]) -> crate::Result<TopicPartitionList> 
     Ok(list)
 }
 
-/// Sends every output, alert and dead letter, then waits until the broker acknowledged all of them.
-async fn produce_all(sink: &Sink<'_>, processed: &Processed) -> crate::Result<()> {
+/// Sends every output, alert and dead letter; returns the broker's acknowledgements to wait for.
+async fn send_all(sink: &Sink<'_>, processed: &Processed) -> crate::Result<Vec<DeliveryFuture>> {
     let config = sink.config;
     let mut pending = Vec::with_capacity(processed.outputs.len() + processed.alerts.len());
     for outgoing in &processed.outputs {
@@ -349,6 +434,11 @@ async fn produce_all(sink: &Sink<'_>, processed: &Processed) -> crate::Result<()
             ),
         }
     }
+    Ok(pending)
+}
+
+/// Waits until the broker acknowledged every message; the first failure is the error.
+async fn acknowledged(pending: Vec<DeliveryFuture>) -> crate::Result<()> {
     for delivery in pending {
         match delivery.await {
             Ok(Ok(_)) => {}

@@ -63,12 +63,15 @@ pub fn json_row(id: usize, row: ndarray::ArrayView1<f32>) -> String {
     text
 }
 
+/// A message to produce: partition (or the producer's choice), key, payload, headers.
+pub type Outgoing = (Option<i32>, String, Vec<u8>, Option<OwnedHeaders>);
+
 pub fn producer(brokers: &str) -> BaseProducer {
     ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "1").create().expect("producer")
 }
 
 /// Sends and waits for the broker's acknowledgement of everything.
-pub fn produce(brokers: &str, topic: &str, messages: &[(Option<i32>, String, Vec<u8>, Option<OwnedHeaders>)]) {
+pub fn produce(brokers: &str, topic: &str, messages: &[Outgoing]) {
     let producer = producer(brokers);
     for (partition, key, payload, headers) in messages {
         let mut record = BaseRecord::to(topic).key(key.as_bytes()).payload(&payload[..]);
