@@ -76,10 +76,7 @@ impl Running {
     }
 }
 
-fn messages(
-    data: &ndarray::Array2<f32>,
-    first_id: usize,
-) -> Vec<Outgoing> {
+fn messages(data: &ndarray::Array2<f32>, first_id: usize) -> Vec<Outgoing> {
     data.rows()
         .into_iter()
         .enumerate()
