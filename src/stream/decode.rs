@@ -136,6 +136,22 @@ impl Decoder {
         let record = InputRecord::Json { splice };
         if let Some(field) = &self.features_field {
             let raw = object.get(field.as_str()).ok_or_else(|| BadInput::NoFeatures { expected: field.clone() })?;
+            // The common case in one pass: an array of numbers and nulls. Anything else takes the slower
+            // path below, which names the element at fault.
+            if let Ok(numbers) = serde_json::from_str::<Vec<Option<f64>>>(raw.get()) {
+                if numbers.len() != expected {
+                    return Err(BadInput::WrongDimension { expected, got: numbers.len() });
+                }
+                let values = numbers
+                    .iter()
+                    .enumerate()
+                    .map(|(j, v)| match v.map_or(f32::NAN, |v| v as f32) {
+                        x if x.is_infinite() => Err(BadInput::Infinite { feature: format!("{field}[{j}]"), row: 0 }),
+                        x => Ok(x),
+                    })
+                    .collect::<Result<_, _>>()?;
+                return Ok(Decoded { values, rows: 1, record });
+            }
             let items: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| BadInput::NonNumeric {
                 feature: field.clone(),
                 detail: format!("expected an array of numbers, got {}", truncate(raw.get())),

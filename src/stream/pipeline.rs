@@ -205,6 +205,17 @@ pub async fn run(
         let _ = producer.flush(Duration::from_secs(10));
         consumer.unsubscribe();
     });
+    // Closing a librdkafka client waits for its brokers; with a broker gone that can take minutes.
+    // Close them on a thread and give it a bound, so a stop always ends.
+    drop(sink);
+    let closing = std::thread::spawn(move || drop((consumer, producer)));
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !closing.is_finished() && Instant::now() < give_up {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if !closing.is_finished() {
+        tracing::warn!("the Kafka clients did not close within 10 s (broker unreachable?); not waiting for them");
+    }
     Ok(summary)
 }
 
