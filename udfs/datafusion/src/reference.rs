@@ -1,7 +1,7 @@
 //! The functions reference page (`FUNCTIONS.md`), rendered from the DataFusion user documentation each
 //! function carries, so the page and `SHOW FUNCTIONS`-style introspection can never say different things.
 //! A test compares the committed page with this rendering; `AUTOENC_UPDATE_REFERENCE=1 cargo test -p
-//! autoenc-datafusion --test functions_reference` rewrites it.
+//! autoenc-datafusion --test sql functions_reference` rewrites it.
 
 use std::fmt::Write;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub fn functions_reference() -> String {
     let mut page = String::new();
     page.push_str(
         "<!-- Generated from each function's DataFusion documentation by src/reference.rs; do not edit.\n     \
-         Regenerate: AUTOENC_UPDATE_REFERENCE=1 cargo test -p autoenc-datafusion --test functions_reference -->\n\n",
+         Regenerate: AUTOENC_UPDATE_REFERENCE=1 cargo test -p autoenc-datafusion --test sql functions_reference -->\n\n",
     );
     page.push_str("# autoenc SQL functions\n\n");
     if let Some(description) = crate::functions::DOC_SECTION.description {

@@ -1,6 +1,6 @@
 //! `FUNCTIONS.md` is the rendering of every function's DataFusion documentation; this test fails when
 //! the committed page is stale. `AUTOENC_UPDATE_REFERENCE=1 cargo test -p autoenc-datafusion --test
-//! functions_reference` rewrites it.
+//! sql functions_reference` rewrites it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ fn the_committed_reference_page_is_current() {
     assert!(
         committed == rendered,
         "{} is stale: regenerate it with AUTOENC_UPDATE_REFERENCE=1 cargo test -p autoenc-datafusion --test \
-         functions_reference",
+         sql functions_reference",
         path.display()
     );
 }
