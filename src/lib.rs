@@ -25,8 +25,12 @@ pub mod io;
 pub mod linalg;
 pub mod metrics;
 pub mod model;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod pca;
 pub mod preprocess;
+#[cfg(feature = "report")]
+pub mod report;
 #[cfg(feature = "stream")]
 pub mod stream;
 pub mod synthetic;

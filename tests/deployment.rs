@@ -1,7 +1,10 @@
 //! The deployment files parse and agree with each other: `docker/pipeline.toml` is a valid
 //! `autoenc stream` configuration, and `docker-compose.yml` runs a KRaft Kafka (no ZooKeeper), creates
 //! the pipeline's topics, trains the model the pipeline loads, runs `autoenc stream` on that file and a
-//! demo producer on its input topic. No Docker is needed: the files are only parsed.
+//! demo producer on its input topic; Prometheus scrapes the pipeline's metrics endpoint and Grafana shows
+//! the provisioned dashboard on that Prometheus. No Docker is needed: the files are only parsed. (That
+//! every metric the dashboard queries is one a running pipeline serves is checked live in
+//! `tests/stream_mock.rs`.)
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -250,4 +253,108 @@ fn compose_demo_producer_feeds_the_input_topic() {
     let context = context.expect("demo-producer is built from docker/demo-producer");
     let dir = repo_file(context.trim_start_matches("./"));
     assert!(dir.join("Dockerfile").is_file() && dir.join("producer.py").is_file(), "{}", dir.display());
+}
+
+fn yaml_file(relative: &str) -> Value {
+    let path = repo_file(relative);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn dashboard() -> serde_json::Value {
+    let path = repo_file("docker/grafana/dashboards/autoenc.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The repository file a service mounts at `target` (short volume syntax, `./path:target`).
+fn mounted_file(service: &Value, target: &str) -> Option<PathBuf> {
+    volumes(service)
+        .into_iter()
+        .find(|(_, t)| t == target)
+        .map(|(source, _)| repo_file(source.trim_start_matches("./")))
+}
+
+#[test]
+fn compose_prometheus_scrapes_the_stream_metrics_endpoint() {
+    let compose = compose();
+    let prometheus = service(&compose, "prometheus");
+    let command = tokens(prometheus.get("command"));
+    let config_path = command
+        .iter()
+        .find_map(|t| t.strip_prefix("--config.file="))
+        .expect("prometheus is started with --config.file");
+    let mounted = mounted_file(prometheus, config_path).expect("the config file is mounted from the repository");
+    assert_eq!(mounted, repo_file("docker/prometheus/prometheus.yml"));
+
+    let config = yaml_file("docker/prometheus/prometheus.yml");
+    let jobs = config.get("scrape_configs").and_then(Value::as_sequence).expect("scrape_configs");
+    let port = pipeline().metrics_addr.parse::<SocketAddr>().expect("pipeline.toml serves metrics").port();
+    let job = jobs
+        .iter()
+        .find(|job| {
+            job.get("static_configs").and_then(Value::as_sequence).is_some_and(|configs| {
+                configs.iter().any(|c| tokens(c.get("targets")).contains(&format!("stream:{port}")))
+            })
+        })
+        .unwrap_or_else(|| panic!("no scrape job targets stream:{port}"));
+    let path = job.get("metrics_path").and_then(Value::as_str).unwrap_or("/metrics");
+    assert_eq!(path, "/metrics", "the path `autoenc stream` serves");
+}
+
+#[test]
+fn compose_grafana_provisions_the_dashboard_on_that_prometheus() {
+    let compose = compose();
+    let grafana = service(&compose, "grafana");
+    let provisioning = mounted_file(grafana, "/etc/grafana/provisioning").expect("provisioning mounted");
+    assert_eq!(provisioning, repo_file("docker/grafana/provisioning"));
+
+    // The data source: compose's prometheus service, by the uid the dashboard uses.
+    let sources = yaml_file("docker/grafana/provisioning/datasources/prometheus.yml");
+    let source = &sources.get("datasources").and_then(Value::as_sequence).expect("datasources")[0];
+    assert_eq!(source.get("type").and_then(Value::as_str), Some("prometheus"));
+    assert_eq!(source.get("url").and_then(Value::as_str), Some("http://prometheus:9090"));
+    assert!(tokens(service(&compose, "prometheus").get("ports")).iter().any(|p| p.trim_matches('"') == "9090:9090"));
+    let uid = source.get("uid").and_then(Value::as_str).expect("the data source has a uid");
+
+    // The dashboard provider reads the directory where compose mounts the repository's dashboards.
+    let providers = yaml_file("docker/grafana/provisioning/dashboards/autoenc.yml");
+    let provider = &providers.get("providers").and_then(Value::as_sequence).expect("providers")[0];
+    let path = provider.get("options").and_then(|o| o.get("path")).and_then(Value::as_str).expect("provider path");
+    assert_eq!(mounted_file(grafana, path), Some(repo_file("docker/grafana/dashboards")));
+
+    // Every panel queries that data source, with a non-empty PromQL expression.
+    let dashboard = dashboard();
+    let panels = dashboard["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 5);
+    let mut exprs = Vec::new();
+    for panel in panels {
+        let title = panel["title"].as_str().unwrap_or("?");
+        assert_eq!(panel["datasource"]["uid"], uid, "panel {title}");
+        let targets = panel["targets"].as_array().unwrap_or_else(|| panic!("panel {title} has no targets"));
+        assert!(!targets.is_empty(), "panel {title} has no queries");
+        for target in targets {
+            assert_eq!(target["datasource"]["uid"], uid, "panel {title}");
+            let expr = target["expr"].as_str().unwrap_or_default();
+            assert!(!expr.trim().is_empty(), "panel {title} has an empty query");
+            assert_eq!(expr.matches('(').count(), expr.matches(')').count(), "unbalanced query in {title}: {expr}");
+            exprs.push(expr.to_string());
+        }
+    }
+    // What the issue names: throughput, latency percentiles, anomaly rate, dead letters, consumer lag.
+    let all = exprs.join("\n");
+    for needed in [
+        "rate(autoenc_messages_in_total",
+        "histogram_quantile(0.99, sum by (le) (rate(autoenc_batch_latency_seconds_bucket",
+        "autoenc_anomalies_total",
+        "autoenc_dead_letters_total",
+        "autoenc_consumer_lag",
+    ] {
+        assert!(all.contains(needed), "no panel queries {needed}");
+    }
+    // Grafana's home dashboard is the provisioned file.
+    assert_eq!(
+        env_var(grafana, "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH").map(PathBuf::from),
+        Some(Path::new(path).join("autoenc.json"))
+    );
 }

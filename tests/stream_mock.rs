@@ -2,12 +2,14 @@
 //! messages become dead letters with their reason, order per partition, headers and keys are kept,
 //! offsets are committed after the outputs (graceful shutdown, SIGKILL and restart), two instances
 //! share a group across a rebalance, and a hot reload changes `model_version` without losing or
-//! duplicating rows. The mock's transactions are a stub, so exactly-once is tested on tansu
+//! duplicating rows; every metric the Grafana dashboard queries is served by the live `/metrics`
+//! endpoint. The mock's transactions are a stub, so exactly-once is tested on tansu
 //! (tests/stream_tansu.rs).
 
 #[path = "stream/harness.rs"]
 mod harness;
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -150,6 +152,20 @@ fn scores_equal_the_cli_and_bad_messages_become_dead_letters() {
     let running = start(&runtime, config(&brokers, &model_path, "g1"), metrics);
     let output = read_topic(&brokers, OUT, Duration::from_secs(60), false, |m| m.len() >= data.nrows());
     let health = http_get(address, "/health");
+    // Every metric the Grafana dashboard queries is served by this live endpoint. Labelled metrics
+    // appear with their first value: the lag gauge with librdkafka's first statistics (every second).
+    let wanted = dashboard_metrics();
+    assert!(wanted.len() >= 8, "the dashboard queries {wanted:?}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let missing = loop {
+        let served = served_metrics(&http_get(address, "/metrics"));
+        let missing: Vec<String> = wanted.difference(&served).cloned().collect();
+        if missing.is_empty() || Instant::now() > deadline {
+            break missing;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(missing.is_empty(), "the dashboard queries metrics that /metrics does not serve: {missing:?}");
     let summary = running.finish(&runtime);
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
     assert!(http_get(address, "/health").starts_with("HTTP/1.1 503"), "not consuming after shutdown");
@@ -219,6 +235,32 @@ fn scores_equal_the_cli_and_bad_messages_become_dead_letters() {
     assert!(text.contains(&format!("autoenc_messages_in_total {}", input.len())), "{text}");
     assert!(text.contains("autoenc_dead_letters_total{reason=\"infinite\"} 1"), "{text}");
     assert!(text.contains("autoenc_batch_latency_seconds_bucket"), "{text}");
+}
+
+/// The metric names in the Grafana dashboard's queries (identifiers with the `autoenc_` prefix).
+fn dashboard_metrics() -> BTreeSet<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker/grafana/dashboards/autoenc.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("a PromQL expression");
+            for (start, _) in expr.match_indices("autoenc_") {
+                let name = expr[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                names.insert(name);
+            }
+        }
+    }
+    names
+}
+
+/// The metric names in a Prometheus text exposition (histograms give `_bucket`, `_sum`, `_count`).
+fn served_metrics(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]

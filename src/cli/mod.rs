@@ -3,9 +3,13 @@
 #[cfg(feature = "stream")]
 mod demo;
 mod eval;
+#[cfg(feature = "onnx")]
+mod export;
 mod generate;
 mod infer;
 mod inspect;
+#[cfg(feature = "report")]
+mod report;
 #[cfg(feature = "stream")]
 mod stream;
 mod train;
@@ -43,6 +47,12 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Score a labelled file and print ROC-AUC, average precision and the flags' precision/recall.
     Eval(eval::EvalArgs),
+    /// Export the model as an ONNX graph (encoder, decoder and scorer, standardisation included).
+    #[cfg(feature = "onnx")]
+    Export(export::ExportArgs),
+    /// Write a self-contained HTML report: training curves, score distributions, flagged rows, latent space.
+    #[cfg(feature = "report")]
+    Report(report::ReportArgs),
     /// Score a Kafka topic continuously: micro-batches in, records with embedding, score and flags out.
     #[cfg(feature = "stream")]
     Stream(Box<stream::StreamArgs>),
@@ -74,6 +84,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(args) => generate::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Eval(args) => eval::run(args),
+        #[cfg(feature = "onnx")]
+        Command::Export(args) => export::run(args),
+        #[cfg(feature = "report")]
+        Command::Report(args) => report::run(args),
         #[cfg(feature = "stream")]
         Command::Stream(args) => stream::run(*args),
         #[cfg(feature = "stream")]

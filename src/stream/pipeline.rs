@@ -207,7 +207,6 @@ pub async fn run(
     });
     // Closing a librdkafka client waits for its brokers; with a broker gone that can take minutes.
     // Close them on a thread and give it a bound, so a stop always ends.
-    drop(sink);
     let closing = std::thread::spawn(move || drop((consumer, producer)));
     let give_up = Instant::now() + Duration::from_secs(10);
     while !closing.is_finished() && Instant::now() < give_up {
