@@ -41,6 +41,7 @@ pub use error::{AutoencError, Result};
 pub use model::activation::Activation;
 pub use model::autoencoder::{Autoencoder, Contribution, ScoreDetails};
 pub use model::dense::Init;
+pub use model::inference::CHUNK_ROWS;
 pub use model::params::{
     AutoencoderParams, AutoencoderValidParams, EarlyStopping, LatentSize, Loss, Noise, OptimizerKind, Scaling,
     Sparsity, Variant,

@@ -12,6 +12,8 @@
 //! before it reads data) and at execution ([`prepare`], because a `List` column's width is only known
 //! from its rows). The common case — an `Array(Float32)` column without nulls — is read in place: the
 //! matrix is a view of the column's buffer, because copying the input would cost as much as scoring it.
+//! Several numeric columns without nulls are read block by block ([`DenseColumns`]), each block
+//! transposed into rows just before the core scores it (`crate::blocks`).
 
 use ndarray::{Array2, ArrayView2, CowArray, Ix2};
 use polars::prelude::*;
@@ -73,7 +75,8 @@ pub fn form_of(function: &str, fields: &[Field]) -> PolarsResult<Form> {
     })
 }
 
-/// Input columns cast to `Float32` and rechunked, owned so that [`Prepared::matrix`] can borrow them.
+/// Input columns cast to `Float32` (an Array/List column also rechunked), owned so that
+/// [`Prepared::matrix`] can borrow them.
 pub struct Prepared {
     form: Form,
     columns: Vec<Series>,
@@ -108,9 +111,8 @@ pub fn prepare(function: &str, inputs: &[Series], expected: Option<usize>) -> Po
             vec![inputs[0].cast(&DataType::Array(Box::new(DataType::Float32), width))?.rechunk()]
         }
         Form::List => vec![inputs[0].cast(&DataType::List(Box::new(DataType::Float32)))?.rechunk()],
-        Form::Columns(_) => {
-            inputs.iter().map(|s| Ok(s.cast(&DataType::Float32)?.rechunk())).collect::<PolarsResult<_>>()?
-        }
+        // Not rechunked: the dense path reads chunk by chunk (see `DenseColumns`); the others rechunk.
+        Form::Columns(_) => inputs.iter().map(|s| s.cast(&DataType::Float32)).collect::<PolarsResult<_>>()?,
     };
     let inner = match form {
         Form::Array(_) => Some(columns[0].array()?.get_inner()),
@@ -197,12 +199,15 @@ impl Prepared {
     }
 
     fn columns_matrix(&self, width: usize) -> PolarsResult<Features<'_>> {
-        if let Some(matrix) = self.dense_columns_matrix(width)? {
-            return Ok(Features { matrix: CowArray::from(matrix), null_rows: None });
+        if let Some(dense) = self.dense_columns()? {
+            let mut data = vec![0f32; self.rows * width];
+            dense.gather(0, &mut data);
+            return Ok(Features { matrix: CowArray::from(owned(data, self.rows, width)?), null_rows: None });
         }
+        let columns: Vec<Series> = self.columns.iter().map(|c| c.rechunk()).collect();
         let mut matrix = Array2::from_elem((self.rows, width), f32::NAN);
-        let mut any_valid = vec![self.columns.iter().all(|c| c.null_count() == 0); self.rows];
-        for (j, column) in self.columns.iter().enumerate() {
+        let mut any_valid = vec![columns.iter().all(|c| c.null_count() == 0); self.rows];
+        for (j, column) in columns.iter().enumerate() {
             let values = column.f32()?;
             let mut target = matrix.column_mut(j);
             match values.cont_slice() {
@@ -226,29 +231,69 @@ impl Prepared {
 }
 
 impl Prepared {
-    /// Columns without nulls, transposed into rows block by block: a block of rows stays in cache
-    /// while every column writes into it, which makes the copy several times faster than writing one
-    /// whole column at a time with a stride of `width`.
-    fn dense_columns_matrix(&self, width: usize) -> PolarsResult<Option<Array2<f32>>> {
-        const BLOCK: usize = 512;
-        let mut slices = Vec::with_capacity(width);
-        for column in &self.columns {
-            match column.f32()?.cont_slice() {
-                Ok(slice) => slices.push(slice),
-                Err(_) => return Ok(None),
-            }
+    /// Several numeric feature columns, none with a null: readable block by block without a copy of
+    /// each column first. `None` for the other forms, or when a column has nulls.
+    pub fn dense_columns(&self) -> PolarsResult<Option<DenseColumns<'_>>> {
+        if !matches!(self.form, Form::Columns(_)) || self.columns.iter().any(|c| c.null_count() > 0) {
+            return Ok(None);
         }
-        let mut data = vec![0f32; self.rows * width];
-        for (b, block) in data.chunks_mut(BLOCK * width).enumerate() {
-            let start = b * BLOCK;
-            for (j, slice) in slices.iter().enumerate() {
-                let column = &slice[start..start + block.len() / width];
-                for (row, &v) in block.chunks_exact_mut(width).zip(column) {
-                    row[j] = v;
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for column in &self.columns {
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            for chunk in column.f32()?.downcast_iter() {
+                pieces.push((start, chunk.values().as_slice()));
+                start += chunk.len();
+            }
+            columns.push(pieces);
+        }
+        Ok(Some(DenseColumns { columns, rows: self.rows }))
+    }
+}
+
+/// Numeric feature columns without nulls, as each column's chunks (`(first row, values)`).
+pub struct DenseColumns<'a> {
+    columns: Vec<Vec<(usize, &'a [f32])>>,
+    rows: usize,
+}
+
+impl DenseColumns<'_> {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn width(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Writes rows `start..start + out.len() / width` into `out`, row-major. Works through the rows 512
+    /// at a time: a slab of rows stays in cache while every column writes into it, which makes the
+    /// transposition several times faster than writing one whole column with a stride of `width`.
+    pub fn gather(&self, start: usize, out: &mut [f32]) {
+        const SLAB: usize = 512;
+        let width = self.width();
+        if width == 0 {
+            return;
+        }
+        for (s, slab) in out.chunks_mut(SLAB * width).enumerate() {
+            let first = start + s * SLAB;
+            let count = slab.len() / width;
+            for (j, pieces) in self.columns.iter().enumerate() {
+                let mut row = 0;
+                while row < count {
+                    let at = first + row;
+                    // The chunk holding row `at`: the last one starting at or before it.
+                    let piece = pieces.partition_point(|(begin, _)| *begin <= at) - 1;
+                    let (begin, values) = pieces[piece];
+                    let take = (values.len() - (at - begin)).min(count - row);
+                    let source = &values[at - begin..at - begin + take];
+                    for (target, &v) in slab[row * width..].chunks_exact_mut(width).zip(source) {
+                        target[j] = v;
+                    }
+                    row += take;
                 }
             }
         }
-        owned(data, self.rows, width).map(Some)
     }
 }
 

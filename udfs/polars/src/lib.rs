@@ -29,6 +29,7 @@
 //! a wrong dimension is an error naming expected and got), then [`operation`] for what each function
 //! returns.
 
+mod blocks;
 pub mod expressions;
 pub mod features;
 pub mod operation;

@@ -16,6 +16,7 @@ use autoenc::Autoencoder;
 use ndarray::{Array2, ArrayView2};
 use polars::prelude::*;
 
+use crate::blocks::blocked;
 use crate::features::{check_fields, prepare};
 
 /// One model operation with its options.
@@ -95,9 +96,15 @@ impl Operation {
         let width = self.input_width(model);
         let name = inputs.first().map(|s| s.name().clone()).unwrap_or_else(|| PlSmallStr::from_static(function));
         let prepared = prepare(function, inputs, Some(width))?;
+        let threads = threads_for(prepared.rows());
+        // Several numeric columns without nulls: transposed and scored block by block (crate::blocks).
+        if let Some(columns) = prepared.dense_columns()? {
+            let blocks = blocked(&columns, threads, |rows| self.run(model, rows, 1))?;
+            return self.assemble(model, name, blocks);
+        }
         let features = prepared.matrix(function, Some(width))?;
         let (rows, filtered) = features.valid_rows();
-        let out = self.compute(model, rows.view(), name)?;
+        let out = self.assemble(model, name, vec![self.run(model, rows.view(), threads)?])?;
         match (&features.null_rows, filtered) {
             // Null rows come back by taking with null indices, which yields null values.
             (Some(mask), true) => {
@@ -117,42 +124,78 @@ impl Operation {
         }
     }
 
-    fn compute(&self, model: &Autoencoder, rows: ArrayView2<f32>, name: PlSmallStr) -> PolarsResult<Series> {
+    /// The operation on a block of rows (`threads` > 1 splits it further inside the core).
+    fn run(&self, model: &Autoencoder, rows: ArrayView2<f32>, threads: usize) -> PolarsResult<Output> {
         let function = self.name();
         let err = |e: autoenc::AutoencError| polars_err!(ComputeError: "{function}: {e}");
-        let threads = threads_for(rows.nrows());
         Ok(match *self {
-            Operation::Encode => vectors(name, model.encode_parallel(rows, threads).map_err(err)?),
-            Operation::Decode => vectors(name, model.decode(rows).map_err(err)?),
+            Operation::Encode => Output::Vectors(model.encode_parallel(rows, threads).map_err(err)?),
+            Operation::Decode => Output::Vectors(model.decode(rows).map_err(err)?),
             Operation::Reconstruct => {
                 let details = model.score_details_parallel(rows, threads).map_err(err)?;
-                vectors(name, model.scaler().inverse(details.reconstruction_scaled.view()))
+                Output::Vectors(model.scaler().inverse(details.reconstruction_scaled.view()))
             }
-            Operation::Score => {
-                let scores = model.score_parallel(rows, threads).map_err(err)?;
-                Float64Chunked::from_vec(name, scores.into_raw_vec_and_offset().0).into_series()
-            }
-            Operation::Percentile => {
-                let scores = model.score_parallel(rows, threads).map_err(err)?;
-                Float64Chunked::from_iter_values(name, scores.iter().map(|&s| model.percentile(s))).into_series()
-            }
-            Operation::IsAnomaly { threshold } => {
-                let scores = model.score_parallel(rows, threads).map_err(err)?;
-                let limit = threshold.unwrap_or(model.threshold().value);
-                BooleanChunked::from_iter_values(name, scores.iter().map(|&s| s > limit)).into_series()
+            Operation::Score | Operation::Percentile | Operation::IsAnomaly { .. } => {
+                Output::Scores(model.score_parallel(rows, threads).map_err(err)?.into_raw_vec_and_offset().0)
             }
             Operation::Explain { k } => {
                 let details = model.score_details_parallel(rows, threads).map_err(err)?;
-                let lists: Vec<Vec<autoenc::Contribution>> =
-                    details.feature_errors.outer_iter().map(|errors| model.top_contributions(errors, k)).collect();
+                Output::Explanations(
+                    details.feature_errors.outer_iter().map(|errors| model.top_contributions(errors, k)).collect(),
+                )
+            }
+        })
+    }
+
+    /// The blocks' outputs, in row order, as one column of the operation's dtype.
+    fn assemble(&self, model: &Autoencoder, name: PlSmallStr, blocks: Vec<Output>) -> PolarsResult<Series> {
+        let scores = || -> Vec<f64> {
+            blocks.iter().flat_map(|b| if let Output::Scores(s) = b { s.as_slice() } else { &[] }).copied().collect()
+        };
+        Ok(match *self {
+            Operation::Score => Float64Chunked::from_vec(name, scores()).into_series(),
+            Operation::Percentile => {
+                Float64Chunked::from_iter_values(name, scores().into_iter().map(|s| model.percentile(s))).into_series()
+            }
+            Operation::IsAnomaly { threshold } => {
+                let limit = threshold.unwrap_or(model.threshold().value);
+                BooleanChunked::from_iter_values(name, scores().into_iter().map(|s| s > limit)).into_series()
+            }
+            Operation::Encode | Operation::Decode | Operation::Reconstruct => {
+                let width = match self {
+                    Operation::Encode => model.latent_size(),
+                    _ => model.n_features(),
+                };
+                let mut values = Vec::new();
+                for block in blocks {
+                    if let Output::Vectors(matrix) = block {
+                        if matrix.is_standard_layout() && values.is_empty() {
+                            values = matrix.into_raw_vec_and_offset().0;
+                        } else {
+                            values.extend(matrix.iter().copied());
+                        }
+                    }
+                }
+                vectors(name, values, width)
+            }
+            Operation::Explain { .. } => {
+                let lists: Vec<Vec<autoenc::Contribution>> = blocks
+                    .into_iter()
+                    .flat_map(|b| if let Output::Explanations(l) = b { l } else { Vec::new() })
+                    .collect();
                 explanations(name, &lists)?
             }
         })
     }
 }
 
-/// Inference runs in fixed blocks of rows whose results do not depend on the thread count (the core
-/// uses no more threads than blocks), so large inputs can use every core without changing a bit.
+/// What an operation gives for a block of rows, before it becomes a column.
+enum Output {
+    Scores(Vec<f64>),
+    Vectors(Array2<f32>),
+    Explanations(Vec<Vec<autoenc::Contribution>>),
+}
+
 fn threads_for(_rows: usize) -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -165,11 +208,9 @@ pub fn explain_entry() -> DataType {
     ])
 }
 
-/// `(rows, width)` as an `Array(Float32, width)` column, moving the buffer.
-fn vectors(name: PlSmallStr, matrix: Array2<f32>) -> Series {
-    let (rows, width) = matrix.dim();
-    let values =
-        if matrix.is_standard_layout() { matrix.into_raw_vec_and_offset().0 } else { matrix.iter().copied().collect() };
+/// Row-major `values` as an `Array(Float32, width)` column.
+fn vectors(name: PlSmallStr, values: Vec<f32>, width: usize) -> Series {
+    let rows = values.len().checked_div(width).unwrap_or(0);
     let flat = Float32Chunked::from_vec(name.clone(), values);
     let chunks = flat.chunks().clone();
     ArrayChunked::from_aligned_values(name, &DataType::Float32, width, chunks, rows).into_series()

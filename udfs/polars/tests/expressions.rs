@@ -76,6 +76,44 @@ fn lazy_scores_equal_core_scores_for_both_input_forms() {
 }
 
 #[test]
+fn chunked_columns_over_several_blocks_give_the_cores_numbers_bit_for_bit() {
+    // More rows than two of the core's blocks, and every column split into chunks at different rows
+    // (as concatenated or streamed frames are): the block-by-block path must read across chunk
+    // boundaries and cut blocks where the core does.
+    let f = &*FIXTURE;
+    let n = 2 * autoenc::CHUNK_ROWS + 123;
+    let rows = Array2::from_shape_fn((n, D), |(i, j)| f.rows[(i % f.rows.nrows(), j)] + (i / 3000) as f32 * 0.01);
+    let columns: Vec<Column> = (0..D)
+        .map(|j| {
+            let values: Vec<f32> = rows.column(j).to_vec();
+            let cuts = [0, 100 + 997 * j, 9000 + 31 * j, n];
+            let mut series = Series::new(format!("c{j}").into(), &values[cuts[0]..cuts[1]]);
+            for w in cuts[1..].windows(2) {
+                series.append(&Series::new(format!("c{j}").into(), &values[w[0]..w[1]])).unwrap();
+            }
+            assert_eq!(series.n_chunks(), 3);
+            series.into_column()
+        })
+        .collect();
+    let df = DataFrame::new_infer_height(columns).unwrap();
+    let out = df
+        .lazy()
+        .select([score(&f.model, cols()).alias("score"), encode(&f.model, cols()).alias("code")])
+        .collect()
+        .unwrap();
+    let expected = f.model.score(rows.view()).unwrap();
+    let got = f64s(&out, "score");
+    assert_eq!(got.len(), n);
+    for (i, (g, e)) in got.iter().zip(expected.iter()).enumerate() {
+        assert_eq!(g.unwrap().to_bits(), e.to_bits(), "row {i}: {g:?} vs {e}");
+    }
+    let codes = f.model.encode(rows.view()).unwrap();
+    let inner = out.column("code").unwrap().array().unwrap().get_inner();
+    let got: Vec<f32> = inner.f32().unwrap().into_no_null_iter().collect();
+    assert_eq!(got, codes.iter().copied().collect::<Vec<f32>>());
+}
+
+#[test]
 fn eager_evaluation_on_series_equals_the_lazy_expression() {
     let f = &*FIXTURE;
     let df = frame(&f.rows);
