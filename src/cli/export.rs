@@ -19,10 +19,9 @@ pub struct ExportArgs {
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let model = load_model(&args.model)?;
     let bytes = autoenc::onnx::export(&model).context("cannot export the model to ONNX")?;
-    // Written beside the target and renamed, so a failed export never leaves half a file.
-    let partial = args.onnx.with_extension("onnx.partial");
-    std::fs::write(&partial, &bytes).with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, &args.onnx).with_context(|| format!("cannot write {}", args.onnx.display()))?;
+    // Atomic: a failed export never leaves half a file.
+    autoenc::io::model_file::write_atomically(&args.onnx, &bytes)
+        .with_context(|| format!("cannot write {}", args.onnx.display()))?;
     eprintln!(
         "wrote {} ({} bytes): input '{}' [rows, {}], outputs {}",
         args.onnx.display(),

@@ -140,15 +140,7 @@ impl Autoencoder {
     /// Writes the model file atomically: to a temporary file beside `path`, then renamed over it, so a
     /// reader (or a crash) never sees half a file.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = self.to_bytes()?;
-        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("model");
-        let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-        std::fs::write(&temporary, &bytes)?;
-        std::fs::rename(&temporary, path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&temporary);
-        })?;
-        Ok(())
+        write_atomically(path.as_ref(), &self.to_bytes()?)
     }
 
     /// Reads a model file.
@@ -278,4 +270,16 @@ fn decode_f32(bytes: &[u8]) -> Vec<f32> {
 
 fn decode_f64(bytes: &[u8]) -> Vec<f64> {
     bytes.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect()
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader (or a crash)
+/// sees the old file or the new one, never half of one.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+    let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })?;
+    Ok(())
 }

@@ -102,6 +102,18 @@ pub(crate) fn row_score(reconstruction: ArrayView1<f32>, raw: ArrayView1<f32>, o
     total as f64 / count as f64
 }
 
+/// A finite row can still square to infinity when it lies far outside the training range (say 1e30
+/// where training saw units): such a score would be no number at all, so the row is an error instead.
+fn check_scores_finite(scores: ArrayView1<f64>, at: usize) -> Result<()> {
+    match scores.iter().position(|s| !s.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(AutoencError::InvalidInput(format!(
+            "row {} overflows the network: its score is not a finite number (values far outside the training range)",
+            at + i
+        ))),
+    }
+}
+
 /// [`row_score`] for a block of complete rows (no NaN), laid out contiguously: the same sixteen lanes
 /// in the same order, so each row's result is bit-identical to `row_score`'s, without the per-row
 /// bookkeeping for missing values.
@@ -345,6 +357,7 @@ impl Autoencoder {
                 scores[i] = row_score(reconstruction.row(k), rows.row(i), offset, inverse);
             }
         }
+        check_scores_finite(scores.view(), at)?;
         Ok(scores)
     }
 
@@ -376,8 +389,9 @@ impl Autoencoder {
                 };
             }
         }
-        let scores =
+        let scores: Array1<f64> =
             reconstruction.outer_iter().zip(rows.outer_iter()).map(|(r, x)| row_score(r, x, offset, inverse)).collect();
+        check_scores_finite(scores.view(), at)?;
         Ok(ScoreDetails { embedding, reconstruction_scaled: reconstruction, feature_errors, scores })
     }
 }
@@ -573,6 +587,15 @@ mod tests {
         tall[(17_000, 4)] = f32::INFINITY;
         let err = model.score_parallel(tall.view(), 2).unwrap_err();
         assert!(matches!(err, AutoencError::InfiniteValue { row: 17_000, .. }), "{err}");
+        // A finite value whose squared error overflows: an error naming the row, not an infinite score.
+        tall[(17_000, 4)] = 1.0;
+        tall[(12_345, 2)] = 3e38;
+        for err in [
+            model.score_parallel(tall.view(), 2).unwrap_err(),
+            model.score_details_parallel(tall.view(), 2).unwrap_err(),
+        ] {
+            assert!(err.to_string().contains("row 12345 overflows"), "{err}");
+        }
     }
 
     /// Training after a first use must not leave a stale folded layer behind.

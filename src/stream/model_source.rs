@@ -93,7 +93,7 @@ impl ModelSource {
     /// the reload check does not mistake our own checkpoint for a new model.
     pub fn checkpoint(&mut self) -> crate::Result<()> {
         let bytes = self.model.to_bytes()?;
-        self.model.save(&self.path)?;
+        crate::io::model_file::write_atomically(&self.path, &bytes)?;
         self.file_version = version_of(&bytes);
         self.learned_since_file = 0;
         self.stamp = stamp_of(&self.path);

@@ -134,7 +134,7 @@ pub async fn run(
             acked = async { in_flight.as_mut().expect("guarded").acks.as_mut().await }, if in_flight.is_some() => {
                 acked?;
                 let batch = in_flight.take().expect("guarded");
-                commit_acknowledged(&sink, InFlightDone { offsets: batch.offsets, done: batch.done }, &mut summary);
+                commit_acknowledged(&sink, &batch.offsets, batch.done, &mut summary);
                 summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
                 continue;
             }
@@ -297,19 +297,14 @@ impl BatchDone {
 }
 
 /// Stores and commits a batch whose outputs are all acknowledged.
-fn commit_acknowledged(sink: &Sink<'_>, batch: InFlightDone, summary: &mut Summary) {
+fn commit_acknowledged(sink: &Sink<'_>, offsets: &TopicPartitionList, done: BatchDone, summary: &mut Summary) {
     // A partition revoked meanwhile cannot be stored; its new owner replays it (at-least-once).
-    if let Err(error) = sink.consumer.store_offsets(&batch.offsets) {
+    if let Err(error) = sink.consumer.store_offsets(offsets) {
         tracing::warn!("storing offsets: {error}");
     } else if let Err(error) = sink.consumer.commit_consumer_state(CommitMode::Async) {
         tracing::warn!("committing offsets: {error}");
     }
-    batch.done.record(sink.metrics, summary);
-}
-
-struct InFlightDone {
-    offsets: TopicPartitionList,
-    done: BatchDone,
+    done.record(sink.metrics, summary);
 }
 
 /// Waits for the batch in flight (if any) and commits it.
@@ -320,7 +315,7 @@ async fn finish_in_flight(
 ) -> crate::Result<()> {
     if let Some(batch) = in_flight.take() {
         batch.acks.await?;
-        commit_acknowledged(sink, InFlightDone { offsets: batch.offsets, done: batch.done }, summary);
+        commit_acknowledged(sink, &batch.offsets, batch.done, summary);
     }
     Ok(())
 }

@@ -45,6 +45,20 @@ pub struct BatchContext<'a> {
     pub collect_normal: bool,
 }
 
+impl BatchContext<'_> {
+    /// The same context for a sub-batch (the sliding window is borrowed again, not copied).
+    fn reborrow(&mut self) -> BatchContext<'_> {
+        BatchContext {
+            model: self.model,
+            decoder: self.decoder,
+            model_version: self.model_version,
+            output_format: self.output_format,
+            window: self.window.as_deref_mut(),
+            collect_normal: self.collect_normal,
+        }
+    }
+}
+
 /// Headers of a dead letter: the input's own plus where it came from and why it was refused.
 fn dead_letter(message: &OwnedMessage, reason: &str, code: &'static str) -> (Outgoing, &'static str) {
     let mut headers = OwnedHeaders::new();
@@ -86,6 +100,9 @@ pub fn process_batch(messages: &[OwnedMessage], mut context: BatchContext<'_>) -
             Err(bad) => processed.dead_letters.push(dead_letter(message, &bad.to_string(), bad.code())),
         }
     }
+    if good.is_empty() {
+        return processed;
+    }
     let rows: usize = good.iter().map(|(_, d)| d.rows).sum();
     let mut values = Vec::with_capacity(rows * width);
     for (_, decoded) in &good {
@@ -94,9 +111,14 @@ pub fn process_batch(messages: &[OwnedMessage], mut context: BatchContext<'_>) -
     let matrix = Array2::from_shape_vec((rows, width), values).expect("decoders return rows × width values");
     let details = match context.model.score_details(matrix.view()) {
         Ok(details) => details,
+        // The decoders check what the core checks, so this is not expected; if it happens, one bad
+        // message must not take its batch down: score message by message, and the one that still fails
+        // becomes a dead letter.
+        Err(error) if messages.len() == 1 => {
+            processed.dead_letters.push(dead_letter(&messages[0], &error.to_string(), "model_error"));
+            return processed;
+        }
         Err(error) => {
-            // The decoders check what the core checks, so this is not expected; if it happens, one bad
-            // message must not take its batch down: score message by message instead.
             tracing::warn!("batch scoring failed ({error}); scoring its messages one by one");
             return process_one_by_one(messages, context);
         }
@@ -161,40 +183,68 @@ fn process_one_by_one(messages: &[OwnedMessage], mut context: BatchContext<'_>) 
     let mut all = Processed::default();
     let mut normal: Vec<Array2<f32>> = Vec::new();
     for message in messages {
-        let width = context.model.n_features();
-        let single = std::slice::from_ref(message);
-        let checked = message
-            .payload()
-            .map(|p| context.decoder.decode(p, width))
-            .and_then(Result::ok)
-            .map(|d| Array2::from_shape_vec((d.rows, width), d.values).ok())
-            .and_then(|m| m.map(|m| context.model.score(m.view()).map_err(|e| e.to_string())));
-        match checked {
-            Some(Err(reason)) => all.dead_letters.push(dead_letter(message, &reason, "model_error")),
-            _ => {
-                let part = process_batch(
-                    single,
-                    BatchContext {
-                        model: context.model,
-                        decoder: context.decoder,
-                        model_version: context.model_version,
-                        output_format: context.output_format,
-                        window: context.window.as_deref_mut(),
-                        collect_normal: context.collect_normal,
-                    },
-                );
-                all.outputs.extend(part.outputs);
-                all.alerts.extend(part.alerts);
-                all.dead_letters.extend(part.dead_letters);
-                all.rows += part.rows;
-                all.anomalies += part.anomalies;
-                normal.extend(part.normal_rows);
-            }
-        }
+        let part = process_batch(std::slice::from_ref(message), context.reborrow());
+        all.outputs.extend(part.outputs);
+        all.alerts.extend(part.alerts);
+        all.dead_letters.extend(part.dead_letters);
+        all.rows += part.rows;
+        all.anomalies += part.anomalies;
+        normal.extend(part.normal_rows);
     }
     if context.collect_normal {
         let views: Vec<_> = normal.iter().map(|m| m.view()).collect();
         all.normal_rows = ndarray::concatenate(ndarray::Axis(0), &views).ok();
     }
     all
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::Timestamp;
+
+    use super::*;
+    use crate::stream::StreamConfig;
+    use crate::{LatentSize, synthetic};
+
+    fn message(offset: i64, payload: &str) -> OwnedMessage {
+        let key = Some(format!("k{offset}").into_bytes());
+        OwnedMessage::new(Some(payload.as_bytes().to_vec()), key, "in".into(), Timestamp::NotAvailable, 0, offset, None)
+    }
+
+    #[test]
+    fn a_row_the_core_refuses_is_a_dead_letter_and_its_batch_still_scores() {
+        let data = synthetic::sensor_stream(300, 3, 300, 0.0, 4);
+        let names: Vec<String> = (0..3).map(|j| format!("s{j}")).collect();
+        let model = Autoencoder::params()
+            .latent(LatentSize::Fixed(2))
+            .epochs(2)
+            .check()
+            .unwrap()
+            .fit_with(data.rows.view(), names.clone(), &mut |_| {})
+            .unwrap();
+        let decoder = Decoder::new(&StreamConfig::default(), &names).unwrap();
+        // Finite, so the decoder lets it through, but far outside the training range: its squared error
+        // overflows to infinity and the core refuses the row.
+        let messages = [
+            message(0, r#"{"s0": 1.0, "s1": 2.0, "s2": 3.0}"#),
+            message(1, r#"{"s0": 3e38, "s1": -3e38, "s2": 3e38}"#),
+            message(2, r#"{"s0": 1.5, "s1": 2.5, "s2": 3.5}"#),
+        ];
+        let context = BatchContext {
+            model: &model,
+            decoder: &decoder,
+            model_version: "v",
+            output_format: OutputFormat::Json,
+            window: None,
+            collect_normal: false,
+        };
+        let processed = process_batch(&messages, context);
+        let keys: Vec<_> = processed.outputs.iter().map(|o| o.key.clone().unwrap()).collect();
+        assert_eq!(keys, [b"k0".to_vec(), b"k2".to_vec()], "the good rows are scored, in order");
+        assert_eq!(processed.dead_letters.len(), 1);
+        let (letter, code) = &processed.dead_letters[0];
+        assert_eq!(*code, "model_error");
+        assert_eq!(letter.key.as_deref(), Some(&b"k1"[..]));
+        assert_eq!(processed.rows, 2);
+    }
 }
