@@ -266,11 +266,14 @@ impl DenseColumns<'_> {
         self.columns.len()
     }
 
-    /// Writes rows `start..start + out.len() / width` into `out`, row-major. Works through the rows 512
-    /// at a time: a slab of rows stays in cache while every column writes into it, which makes the
-    /// transposition several times faster than writing one whole column with a stride of `width`.
+    /// Writes rows `start..start + out.len() / width` into `out`, row-major, 512 rows (a slab that stays
+    /// in cache) at a time. Within a slab, columns go sixteen at a time: each row gets sixteen
+    /// neighbouring values (one 64-byte cache line) from sixteen sequential reads, instead of one 4-byte
+    /// write per column scattered `width` floats apart. On 1 M rows × 64 columns this took the plugin from
+    /// 1.74× to 1.15–1.20× the core's time (eight at a time: 1.17–1.39×; `benches/score_1m.py`).
     pub fn gather(&self, start: usize, out: &mut [f32]) {
         const SLAB: usize = 512;
+        const GROUP: usize = 16;
         let width = self.width();
         if width == 0 {
             return;
@@ -278,22 +281,55 @@ impl DenseColumns<'_> {
         for (s, slab) in out.chunks_mut(SLAB * width).enumerate() {
             let first = start + s * SLAB;
             let count = slab.len() / width;
-            for (j, pieces) in self.columns.iter().enumerate() {
-                let mut row = 0;
-                while row < count {
-                    let at = first + row;
-                    // The chunk holding row `at`: the last one starting at or before it.
-                    let piece = pieces.partition_point(|(begin, _)| *begin <= at) - 1;
-                    let (begin, values) = pieces[piece];
-                    let take = (values.len() - (at - begin)).min(count - row);
-                    let source = &values[at - begin..at - begin + take];
-                    for (target, &v) in slab[row * width..].chunks_exact_mut(width).zip(source) {
-                        target[j] = v;
+            let mut j = 0;
+            while j < width {
+                let group = GROUP.min(width - j);
+                let sources: Option<Vec<&[f32]>> =
+                    self.columns[j..j + group].iter().map(|pieces| within_one_chunk(pieces, first, count)).collect();
+                match sources {
+                    Some(sources) if group == GROUP => {
+                        let sources: [&[f32]; GROUP] = sources.try_into().expect("a full group");
+                        for (row, target) in slab.chunks_exact_mut(width).enumerate() {
+                            let target: &mut [f32; GROUP] =
+                                (&mut target[j..j + GROUP]).try_into().expect("a full group");
+                            for (t, source) in target.iter_mut().zip(&sources) {
+                                *t = source[row];
+                            }
+                        }
                     }
-                    row += take;
+                    _ => {
+                        for (c, pieces) in self.columns[j..j + group].iter().enumerate() {
+                            copy_column(pieces, first, count, slab, width, j + c);
+                        }
+                    }
                 }
+                j += group;
             }
         }
+    }
+}
+
+/// Rows `first..first + count` of a column when one chunk holds them all.
+fn within_one_chunk<'a>(pieces: &[(usize, &'a [f32])], first: usize, count: usize) -> Option<&'a [f32]> {
+    let piece = pieces.partition_point(|(begin, _)| *begin <= first).checked_sub(1)?;
+    let (begin, values) = pieces[piece];
+    values.get(first - begin..first - begin + count)
+}
+
+/// Rows `first..first + count` of a column into position `j` of each row of `slab`, across chunks.
+fn copy_column(pieces: &[(usize, &[f32])], first: usize, count: usize, slab: &mut [f32], width: usize, j: usize) {
+    let mut row = 0;
+    while row < count {
+        let at = first + row;
+        // The chunk holding row `at`: the last one starting at or before it.
+        let piece = pieces.partition_point(|(begin, _)| *begin <= at) - 1;
+        let (begin, values) = pieces[piece];
+        let take = (values.len() - (at - begin)).min(count - row);
+        let source = &values[at - begin..at - begin + take];
+        for (target, &v) in slab[row * width..].chunks_exact_mut(width).zip(source) {
+            target[j] = v;
+        }
+        row += take;
     }
 }
 
@@ -330,5 +366,41 @@ impl Features<'_> {
             }
         }
         matrix
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 21 columns (a group of sixteen, then five) split into chunks at different rows: every row comes
+    /// out in order whichever path reads it.
+    #[test]
+    fn gather_writes_rows_across_groups_and_chunk_boundaries() {
+        let (rows, width) = (1500, 21);
+        let value = |i: usize, j: usize| (i * 100 + j) as f32;
+        let inputs: Vec<Series> = (0..width)
+            .map(|j| {
+                let column: Vec<f32> = (0..rows).map(|i| value(i, j)).collect();
+                let cut = if j % 3 == 0 { 700 + j } else { rows };
+                let mut series = Series::new(format!("c{j}").into(), &column[..cut]);
+                if cut < rows {
+                    series.append(&Series::new(format!("c{j}").into(), &column[cut..])).unwrap();
+                }
+                series
+            })
+            .collect();
+        let prepared = prepare("test", &inputs, Some(width)).unwrap();
+        let dense = prepared.dense_columns().unwrap().expect("no nulls");
+        for start in [0, 3, 512, 690, 1400] {
+            let n = (rows - start).min(600);
+            let mut out = vec![f32::NAN; n * width];
+            dense.gather(start, &mut out);
+            for i in 0..n {
+                for j in 0..width {
+                    assert_eq!(out[i * width + j], value(start + i, j), "row {} column {j}", start + i);
+                }
+            }
+        }
     }
 }
