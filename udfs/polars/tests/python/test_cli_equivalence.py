@@ -1,6 +1,7 @@
-"""The same model file gives the same numbers through the plugin as through `autoenc score` (and so as
-through the SQL door, which is tested against the core and the CLI), for every row of an ODDS set."""
+"""The same model file gives the same numbers through the plugin as through `autoenc score` and through the
+SQL door (`autoenc-sql`, DataFusion), for every row of an ODDS set."""
 
+import os
 import pathlib
 import shutil
 import subprocess
@@ -56,6 +57,41 @@ def test_every_row_scores_as_the_cli_scores(cardio):
     for a, b in zip(ours["embedding"].to_list(), cli["embedding"].to_list()):
         assert all(abs(x - y) <= 1e-5 * max(1.0, abs(y)) for x, y in zip(a, b)), (a, b)
     assert ours["is_anomaly"].sum() > 0
+
+
+def sql_binary() -> str:
+    """`autoenc-sql`: $AUTOENC_SQL_BIN, or beside the `autoenc` binary (`cargo build --workspace --bins`)."""
+    env = os.environ.get("AUTOENC_SQL_BIN")
+    path = pathlib.Path(env) if env else pathlib.Path(autoenc_binary()).with_name("autoenc-sql")
+    if not path.exists():
+        pytest.fail(f"autoenc-sql not found at {path}: cargo build --workspace --bins, or set AUTOENC_SQL_BIN")
+    return str(path)
+
+
+def test_every_row_scores_as_the_sql_door_scores(cardio, tmp_path):
+    df, model, cli = cardio
+    features = [c for c in df.columns if c != "label"]
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(model, models / "cardio.ae")
+    rows = tmp_path / "rows.parquet"
+    df.with_row_index("i").write_parquet(rows)
+    out = tmp_path / "sql.parquet"
+    args = ", ".join(features)
+    query = (
+        f"COPY (SELECT i, ae_score('cardio', {args}) AS score, ae_percentile('cardio', {args}) AS percentile, "
+        f"ae_is_anomaly('cardio', {args}) AS is_anomaly FROM '{rows}') TO '{out}' STORED AS PARQUET"
+    )
+    done = subprocess.run([sql_binary(), "--models", str(models), "-c", query], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    sql = pl.read_parquet(out).sort("i")
+    ours = df.select(score=pae.score(model, *features), is_anomaly=pae.is_anomaly(model, *features))
+    assert sql.height == ours.height == cli.height == 1831
+    # One batch of 1831 rows through each door: the same blocks, so the same bits.
+    assert sql["score"].to_list() == ours["score"].to_list() == cli["score"].to_list()
+    assert sql["percentile"].to_list() == cli["percentile"].to_list()
+    assert sql["is_anomaly"].to_list() == ours["is_anomaly"].to_list()
+    assert 0 < sql["is_anomaly"].sum() < sql.height
 
 
 def test_array_form_and_lazy_frames_agree_with_the_cli(cardio):
