@@ -9,7 +9,9 @@
 #   its first message to its last commit.
 # Usage: benches/kafka/compare_kafka.sh [N=200000]
 # Env: SHARED (default ../shared), KB_DIR (Python venv + logs, default /tmp/kbase), AUTOENC_BIN
-#      (default $CARGO_TARGET_DIR/release/autoenc, built if missing), SKIP_PYTHON=1 to run autoenc only.
+#      (default $CARGO_TARGET_DIR/release/autoenc, built if missing), SKIP_PYTHON=1 to run autoenc only,
+#      MAX_ROWS (autoenc's batch size, default 1000 like the Python consumers), STREAM_EXTRA (more flags,
+#      e.g. "-X linger.ms=1").
 set -euo pipefail
 N=${1:-200000}
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -68,15 +70,27 @@ B="--bootstrap 127.0.0.1:$PORT -n $N"
 timeout 60 "$PY" "$SHARED/bench/kafka/py_consumer_bench.py" --phase setup $B >/dev/null
 timeout 300 "$PY" "$SHARED/bench/kafka/py_consumer_bench.py" --phase produce $B --time-limit 240 >/dev/null
 /usr/bin/time -f "  autoenc process: %U s user, %S s system CPU, %M KB max RSS" "$BIN" -q stream --brokers 127.0.0.1:$PORT --group-id bench-autoenc --input-topic in --output-topic out \
-  --features-field features --model "$work/bench.ae" --max-rows 1000 --max-wait-ms 20 --no-reload \
-  --metrics-addr 127.0.0.1:$MPORT 2>"$work/stream.log" &
+  --features-field features --model "$work/bench.ae" --max-rows ${MAX_ROWS:-1000} --max-wait-ms 20 --no-reload \
+  --metrics-addr 127.0.0.1:$MPORT ${STREAM_EXTRA:-} 2>"$work/stream.log" &
 SPID=$!
+BROKER=$(pgrep -P "$TPID" | head -1 || true); BROKER=${BROKER:-$TPID}
+cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+broker_before=$(cpu_s "$BROKER")
 deadline=$((SECONDS + 600))
 while ((SECONDS < deadline)); do
   out=$(curl -s "http://127.0.0.1:$MPORT/metrics" | awk '/^autoenc_messages_out_total/{print $2}' || true)
   [ "${out:-0}" -ge "$N" ] && break
   sleep 0.5
 done
+# Where the CPU went, by thread (librdkafka names its threads rdk:*, tokio its workers tokio-*), and the
+# broker's CPU over the same run: on a 2-core machine the broker shares the cores with the pipeline.
+AUTOENC_PID=$(pgrep -P "$SPID" | head -1 || true)
+if [ -n "$AUTOENC_PID" ]; then
+  for task in /proc/$AUTOENC_PID/task/*; do
+    echo "$(cat "$task/comm" 2>/dev/null | tr ' ' '_') $(awk '{print ($14 + $15) / 100}' "$task/stat" 2>/dev/null)"
+  done | awk '{ name = $1; sub(/[0-9]+$/, "", name); cpu[name] += $2 } END { for (n in cpu) if (cpu[n] > 0.05) printf "  threads %-20s %.2f s CPU\n", n, cpu[n] }' | sort -k3 -rn
+fi
+echo "  broker CPU during the run: $(awk -v a="$broker_before" -v b="$(cpu_s "$BROKER")" 'BEGIN{printf "%.2f", b - a}') s"
 pkill -TERM -P "$SPID" || kill -TERM "$SPID"; wait "$SPID" || true; SPID=""
 grep -E "stopped|autoenc process" "$work/stream.log" | sed 's/^/  /'
 timeout 200 "$PY" "$SHARED/bench/kafka/py_consumer_bench.py" --phase verify $B --time-limit 180 | sed 's/^RESULT //' \
