@@ -20,6 +20,7 @@
 //! thin adapters over this API.
 
 pub mod anomaly;
+pub mod blocks;
 pub mod error;
 pub mod io;
 pub mod linalg;
@@ -37,11 +38,11 @@ pub mod synthetic;
 pub mod train;
 
 pub use anomaly::{ScoreSketch, Threshold, ThresholdRule};
+pub use blocks::CHUNK_ROWS;
 pub use error::{AutoencError, Result};
 pub use model::activation::Activation;
 pub use model::autoencoder::{Autoencoder, Contribution, ScoreDetails};
 pub use model::dense::Init;
-pub use model::inference::CHUNK_ROWS;
 pub use model::params::{
     AutoencoderParams, AutoencoderValidParams, EarlyStopping, LatentSize, Loss, Noise, OptimizerKind, Scaling,
     Sparsity, Variant,

@@ -23,6 +23,7 @@ use super::autoencoder::{Autoencoder, ScoreDetails};
 use super::dense::Dense;
 use super::params::{Sparsity, Variant};
 use super::regularizer::top_k_mask;
+use crate::blocks::{CHUNK_ROWS, in_blocks};
 use crate::error::{AutoencError, Result};
 use crate::linalg::vectorized;
 use crate::preprocess::scale_value;
@@ -396,11 +397,6 @@ impl Autoencoder {
     }
 }
 
-/// Inputs are processed in blocks of this many rows, always cut at the same places, so the numbers
-/// never depend on how many threads ran, and scratch memory stays bounded (a few MB) whatever the
-/// input size.
-pub const CHUNK_ROWS: usize = 8192;
-
 impl Autoencoder {
     /// Runs `work` on every block of [`CHUNK_ROWS`] rows, on up to `threads` threads, in order.
     fn chunked<T: Send>(
@@ -410,40 +406,10 @@ impl Autoencoder {
         work: impl Fn(ArrayView2<f32>, usize) -> Result<T> + Sync,
     ) -> Result<Vec<T>> {
         self.check_width(rows.ncols())?;
-        let starts: Vec<usize> = (0..rows.nrows()).step_by(CHUNK_ROWS).collect();
-        let block = |at: usize| work(rows.slice(ndarray::s![at..(at + CHUNK_ROWS).min(rows.nrows()), ..]), at);
-        let threads = threads.clamp(1, starts.len().max(1));
-        if threads == 1 {
-            return starts.into_iter().map(block).collect();
-        }
-        // Each thread takes every `threads`-th block; results are put back in input order.
-        let mut results: Vec<Option<Result<T>>> = (0..starts.len()).map(|_| None).collect();
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let (starts, block) = (&starts, &block);
-                    scope.spawn(move || {
-                        starts
-                            .iter()
-                            .enumerate()
-                            .skip(t)
-                            .step_by(threads)
-                            .map(|(i, &at)| (i, block(at)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            for handle in handles {
-                match handle.join() {
-                    Ok(done) => done.into_iter().for_each(|(i, r)| results[i] = Some(r)),
-                    Err(_) => results.push(Some(Err(AutoencError::InvalidInput("a scoring thread panicked".into())))),
-                }
-            }
-        });
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(AutoencError::InvalidInput("a block was not scored".into()))))
-            .collect()
+        let n = rows.nrows();
+        let results = in_blocks(n, threads, |at| work(rows.slice(ndarray::s![at..(at + CHUNK_ROWS).min(n), ..]), at))
+            .ok_or_else(|| AutoencError::InvalidInput("a scoring thread panicked".into()))?;
+        results.into_iter().collect()
     }
 
     /// Codes of `rows` (`(rows, latent)`); for a variational model, the posterior mean.

@@ -1,6 +1,7 @@
 //! The report's plots, each drawn by plotters into an SVG string that the page embeds inline (so the
 //! HTML file needs nothing else to be viewed).
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{AutoencError, Result};
@@ -29,6 +30,19 @@ fn svg(
         root.present().map_err(drawing)?;
     }
     Ok(out)
+}
+
+/// Every plot's axes: f64 by f64.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// The legend every plot uses: top right, on a translucent white box.
+fn draw_legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(drawing)
 }
 
 /// A range that plotters can draw even when all values are equal.
@@ -75,13 +89,7 @@ pub fn loss_curve(report: &TrainingReport) -> Result<String> {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(2)));
             chart.draw_series(points.into_iter().map(|p| Circle::new(p, 2, colour.filled()))).map_err(drawing)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(drawing)?;
-        Ok(())
+        draw_legend(&mut chart)
     })
 }
 
@@ -148,13 +156,7 @@ pub fn score_histogram(training: &[f64], data: Option<&[f64]>, threshold: f64) -
             .map_err(drawing)?
             .label(format!("threshold {threshold:.4}"))
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], ANOMALY.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(drawing)?;
-        Ok(())
+        draw_legend(&mut chart)
     })
 }
 
@@ -234,12 +236,6 @@ pub fn latent_scatter(points: &[(f64, f64)], flagged: &[bool], explained: (f64, 
             .map_err(drawing)?
             .label("flagged")
             .legend(|(x, y)| Circle::new((x + 7, y), 3, ANOMALY.filled()));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .draw()
-            .map_err(drawing)?;
-        Ok(())
+        draw_legend(&mut chart)
     })
 }
