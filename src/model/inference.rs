@@ -220,6 +220,14 @@ impl Autoencoder {
                     .collect()
             };
             path.first_activation.apply_inplace(first);
+            // A one-layer encoder: the first layer's output is the code, masked before anything decodes it.
+            if path.rest.is_empty()
+                && let Variant::Sparse { sparsity: Sparsity::TopK { k } } = self.params.variant
+            {
+                let mut code = view_mut(&mut buffers[0], n, self.latent_size());
+                let keep = top_k_mask(code.view(), k);
+                code *= &keep;
+            }
 
             let mut layers: Vec<(&Dense<f32>, Activation)> = path.rest.clone();
             let code_layers = layers.len();
@@ -241,13 +249,6 @@ impl Autoencoder {
                     }
                 }
                 width = layer.outputs();
-            }
-            if code_layers == 0 {
-                if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = self.params.variant {
-                    let mut code = view_mut(&mut buffers[0], n, self.latent_size());
-                    let keep = top_k_mask(code.view(), k);
-                    code *= &keep;
-                }
             }
             let code = view(&buffers[code_index], n, self.latent_size());
             let reconstruction = decode.then(|| view(&buffers[layers.len()], n, self.n_features()));
@@ -490,6 +491,7 @@ mod tests {
         for (variant, hidden) in [
             (Variant::Plain, None),
             (Variant::Sparse { sparsity: Sparsity::TopK { k: 2 } }, None),
+            (Variant::Sparse { sparsity: Sparsity::TopK { k: 2 } }, Some(vec![])),
             (Variant::Variational { beta: 1.0 }, None),
             (Variant::Variational { beta: 1.0 }, Some(vec![])),
             (Variant::Contractive { lambda: 0.1 }, None),
@@ -505,6 +507,12 @@ mod tests {
             let details = model.score_details(x.view()).unwrap();
             assert_eq!(all, details.scores, "{variant:?}");
             assert_eq!(model.encode(x.view()).unwrap(), details.embedding);
+            // The reconstruction is the decoded code (for top-k: the masked code, as in training).
+            let decoded = model.decode(details.embedding.view()).unwrap();
+            let reconstructed = model.reconstruct(x.view()).unwrap();
+            for (a, b) in reconstructed.iter().zip(&decoded) {
+                assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{variant:?}: {a} vs {b}");
+            }
             for i in [0usize, 17, 299] {
                 let one = x.slice(s![i..i + 1, ..]);
                 let alone = model.score(one).unwrap()[0];

@@ -21,6 +21,8 @@ VARIANTS = {
     "plain": ["--variant", "plain", "--hidden", "12", "--activation", "elu"],
     "denoising": ["--variant", "denoising", "--noise", "gaussian:0.1", "--activation", "leaky_relu"],
     "sparse_topk": ["--variant", "sparse", "--sparsity", "topk:3", "--latent", "6", "--activation", "tanh"],
+    # One layer to the code: the mask sits between the first layer and the decoder.
+    "sparse_topk_one_layer": ["--variant", "sparse", "--sparsity", "topk:3", "--latent", "6", "--hidden", "none"],
     "sparse_l1": ["--variant", "sparse", "--sparsity", "l1:0.001", "--latent", "6"],
     "sparse_kl": ["--variant", "sparse", "--sparsity", "kl:0.05:0.1", "--latent", "6", "--activation", "sigmoid"],
     "contractive": ["--variant", "contractive", "--hidden", "none", "--latent", "5"],
@@ -89,7 +91,7 @@ def test_embeddings_match_the_cli(exported):
     expected = np.stack(column(tmp / "encoded.parquet", "embedding"))
     assert outputs["embedding"].shape == expected.shape
     np.testing.assert_allclose(outputs["embedding"], expected, rtol=1e-3, atol=2e-5, err_msg=variant)
-    if variant == "sparse_topk":
+    if variant.startswith("sparse_topk"):
         assert (np.count_nonzero(outputs["embedding"], axis=1) <= 3).all()
 
 
@@ -99,10 +101,14 @@ def test_reconstructions_match_the_cli(exported):
     np.testing.assert_allclose(outputs["reconstruction"], expected, rtol=1e-3, atol=1e-4, err_msg=variant)
 
 
-def test_the_graph_runs_any_batch_size(exported):
+def test_the_graph_runs_any_batch_size(exported, cardio):
     variant, _, outputs, session = exported
-    one_row = session.run(["score"], {"features": np.zeros((1, outputs["reconstruction"].shape[1]), np.float32)})
-    assert one_row[0].shape == (1,)
+    _, features = cardio
+    for rows in (features[:1], features[5:8]):
+        got = session.run(["score"], {"features": rows})[0]
+        assert got.shape == (len(rows),)
+        start = 0 if len(rows) == 1 else 5
+        np.testing.assert_allclose(got, outputs["score"][start:start + len(rows)], rtol=1e-5, err_msg=variant)
 
 
 def test_export_of_a_missing_model_fails_clearly(tmp_path):
