@@ -9,7 +9,8 @@ pub const CHUNK_ROWS: usize = 8192;
 
 /// Runs `work(start)` for the block starting at each multiple of [`CHUNK_ROWS`] below `rows`, on up to
 /// `threads` threads (thread t takes blocks t, t + threads, ...), and returns the results in row order.
-/// `None` when a thread panicked: the caller turns that into its own error instead of a panic.
+/// `None` when a worker thread panicked: the caller turns that into its own error. With one thread (or one
+/// block) `work` runs on the caller's thread, and a panic there is the caller's, as in any other call.
 pub fn in_blocks<T: Send>(rows: usize, threads: usize, work: impl Fn(usize) -> T + Sync) -> Option<Vec<T>> {
     let starts: Vec<usize> = (0..rows).step_by(CHUNK_ROWS).collect();
     let threads = threads.clamp(1, starts.len().max(1));

@@ -15,7 +15,10 @@
 //! sparsity (a `TopK` + `ScatterElements` step on the code; ONNX breaks ties toward the lower index, as
 //! autoenc does) and the variational model (the mean head gives the code, as in autoenc's scoring).
 //! What the graph does not do: missing values. autoenc fills a NaN by iterative imputation; the graph
-//! propagates it, so a row with a NaN gets NaN outputs. Generation from the prior is not exported.
+//! propagates it, so a row with a NaN gets a NaN score and `is_anomaly = false` (NaN compares false).
+//! Nor does it refuse rows: where autoenc errors on an infinite value or a row whose score overflows,
+//! the graph gives an infinite (or NaN) score. Check inputs before the graph if that matters.
+//! Generation from the prior is not exported.
 //!
 //! The graph is plain opset-17 operators (MatMul, Add, activations, ReduceMean, ...), written with the
 //! protobuf types generated from the official `onnx.proto` (crate `onnx-protobuf`).

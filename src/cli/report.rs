@@ -24,9 +24,9 @@ pub struct ReportArgs {
     /// Most flagged rows listed (highest scores first).
     #[arg(long, default_value_t = 50)]
     pub max_flagged: usize,
-    /// Contributing features shown per flagged row.
-    #[arg(long, default_value_t = 3)]
-    pub top_features: usize,
+    /// Contributing features shown per flagged row (at least 1).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..))]
+    pub top_features: u16,
     /// Page title [default: the model file's name].
     #[arg(long)]
     pub title: Option<String>,
@@ -40,7 +40,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         title: args.title.clone().unwrap_or_else(|| format!("autoenc model {}", name(&args.model))),
         data_source: args.data.as_ref().map(name),
         max_flagged_rows: args.max_flagged,
-        top_features: args.top_features,
+        top_features: usize::from(args.top_features),
         ..ReportOptions::default()
     };
     let rows = match &args.data {

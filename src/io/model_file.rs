@@ -272,14 +272,23 @@ fn decode_f64(bytes: &[u8]) -> Vec<f64> {
     bytes.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect()
 }
 
-/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`: a reader (or a crash)
-/// sees the old file or the new one, never half of one.
+/// Writes `bytes` to a temporary file beside `path`, flushes it to disk, then renames it over `path`: a
+/// reader, a crashed process or a power cut sees the old file or the new one, never half of one. A
+/// failed write removes its temporary file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("model");
     let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, path).inspect_err(|_| {
+    let written = std::fs::File::create(&temporary)
+        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(error) = written {
         let _ = std::fs::remove_file(&temporary);
-    })?;
+        return Err(error.into());
+    }
+    // The rename itself is durable once the directory is synced (best effort: not every platform allows it).
+    if let Some(directory) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = std::fs::File::open(directory).and_then(|d| d.sync_all());
+    }
     Ok(())
 }

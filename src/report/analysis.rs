@@ -65,9 +65,13 @@ pub fn analyse(model: &Autoencoder, rows: ArrayView2<f32>, options: &ReportOptio
         })
         .collect();
 
-    // An even sample of the rows, plus every flagged row, keeps the scatter readable and the file small.
+    // An even sample of the rows, plus the highest-scoring flagged rows (at most half as many), keeps the
+    // scatter readable and the file small whatever the input size.
     let step = rows.nrows().div_ceil(options.max_scatter_points.max(1)).max(1);
-    let plotted: Vec<usize> = (0..rows.nrows()).filter(|&i| i % step == 0 || is_flagged[i]).collect();
+    let mut shown = vec![false; rows.nrows()];
+    (0..rows.nrows()).step_by(step).for_each(|i| shown[i] = true);
+    order.iter().take(options.max_scatter_points / 2).for_each(|&i| shown[i] = true);
+    let plotted: Vec<usize> = (0..rows.nrows()).filter(|&i| shown[i]).collect();
     let codes = details.embedding.select(Axis(0), &plotted);
     let (latent_points, latent_explained) = if codes.nrows() >= 2 {
         let pca = Pca::fit(codes.view())?;
@@ -116,9 +120,10 @@ mod tests {
             assert_eq!(listed.score, *top);
             assert_eq!(listed.top.len(), 3);
         }
-        // Sampled to about 100 points, but every flagged row kept.
-        assert!(analysis.latent_points.len() <= 100 + expected);
-        assert_eq!(analysis.latent_flagged.iter().filter(|f| **f).count(), expected);
+        // An even sample of about 100 rows plus the 50 highest-scoring flagged rows.
+        assert!(analysis.latent_points.len() <= 100 + 50);
+        let shown = analysis.latent_flagged.iter().filter(|f| **f).count();
+        assert!(shown >= expected.min(50) && shown <= expected, "{shown} of {expected} flagged rows shown");
         assert_eq!(analysis.feature_mean_errors.len(), 5);
         let total = analysis.latent_explained.0 + analysis.latent_explained.1;
         assert!((total - 1.0).abs() < 1e-9, "two components of a 2-D code explain all of it: {total}");

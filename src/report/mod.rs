@@ -9,7 +9,8 @@
 //! components of the codes) with flagged rows highlighted.
 //!
 //! [`analysis`] computes the numbers, [`plots`] draws them, [`page`] lays out the HTML. Every plot sits
-//! in a `<figure id="...">` named in [`PLOT_IDS`], which the browser test looks for.
+//! in a `<figure id="...">` named in [`PLOT_IDS`] (the browser test, tests/python/test_report.py, looks
+//! for the same ids).
 
 mod analysis;
 mod page;
@@ -38,7 +39,8 @@ pub struct ReportOptions {
     pub top_features: usize,
     /// Most features in the per-feature error plot (largest errors first).
     pub max_features_plotted: usize,
-    /// Most rows drawn in the latent scatter (an even sample beyond it; flagged rows always drawn).
+    /// Most rows drawn in the latent scatter: an even sample of the rows, plus up to half as many flagged
+    /// rows (the highest scores), so a report on millions of rows stays a few MB.
     pub max_scatter_points: usize,
 }
 

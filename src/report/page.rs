@@ -5,8 +5,8 @@ use std::fmt::Write;
 
 use html_escape::encode_text;
 
-use super::ReportOptions;
 use super::analysis::DataAnalysis;
+use super::{PLOT_IDS, ReportOptions};
 use crate::Autoencoder;
 
 /// The data section's analysis and its three plots (SVG).
@@ -63,15 +63,10 @@ pub fn html(
     };
     row(&mut out, "epochs", &epochs);
     out.push_str("</table>\n<h2>Training</h2>\n");
+    figure(&mut out, PLOT_IDS[0], loss, "Mean loss per epoch; the reconstruction part excludes the variant's penalty.");
     figure(
         &mut out,
-        "loss-curve",
-        loss,
-        "Mean loss per epoch; the reconstruction part excludes the variant's penalty.",
-    );
-    figure(
-        &mut out,
-        "score-histogram",
+        PLOT_IDS[1],
         histogram,
         &format!(
             "Scores of the {} training rows (from the model's score sketch); rows above the red line are flagged.",
@@ -103,7 +98,7 @@ fn data_section(out: &mut String, model: &Autoencoder, options: &ReportOptions, 
         a.flagged_count,
         share * 100.0
     );
-    figure(out, "score-comparison", &section.comparison, "Share of rows per score bin: training vs this data.");
+    figure(out, PLOT_IDS[2], &section.comparison, "Share of rows per score bin: training vs this data.");
 
     let _ = writeln!(
         out,
@@ -130,7 +125,7 @@ fn data_section(out: &mut String, model: &Autoencoder, options: &ReportOptions, 
     out.push_str("</table>\n");
     figure(
         out,
-        "feature-errors",
+        PLOT_IDS[3],
         &section.errors,
         &format!(
             "Mean squared reconstruction error per feature (the {} largest of {}).",
@@ -140,7 +135,7 @@ fn data_section(out: &mut String, model: &Autoencoder, options: &ReportOptions, 
     );
     figure(
         out,
-        "latent-space",
+        PLOT_IDS[4],
         &section.latent,
         &format!(
             "Codes of {} rows projected on their first two principal components; flagged rows in red.",

@@ -98,8 +98,11 @@ impl Operation {
         let prepared = prepare(function, inputs, Some(width))?;
         let threads = threads_for(prepared.rows());
         // Several numeric columns without nulls: transposed and scored block by block (crate::blocks).
-        if let Some(columns) = prepared.dense_columns()? {
-            let blocks = blocked(&columns, threads, |rows| self.run(model, rows, 1))?;
+        // On an error (say an infinite value), go on to the whole-matrix path below: it fails the same
+        // way, with the row numbered from the start of the input rather than of the block.
+        if let Some(columns) = prepared.dense_columns()?
+            && let Ok(blocks) = blocked(&columns, threads, |rows| self.run(model, rows, 1))
+        {
             return self.assemble(model, name, blocks);
         }
         let features = prepared.matrix(function, Some(width))?;

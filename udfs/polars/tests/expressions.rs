@@ -286,6 +286,12 @@ fn wrong_dimension_and_non_numeric_inputs_are_errors() {
     assert!(msg.contains("row 1") && msg.contains("expected 5 features, got 4"), "{msg}");
     let msg = error_of(df, explain(&f.model, [col("x")], 0));
     assert!(msg.contains("k must be at least 1"), "{msg}");
+    // An infinite value past the first block of numeric columns: named by its row in the frame.
+    let n = autoenc::CHUNK_ROWS + 100;
+    let mut rows = Array2::from_shape_fn((n, D), |(i, j)| f.rows[(i % f.rows.nrows(), j)]);
+    rows[(autoenc::CHUNK_ROWS + 5, 2)] = f32::INFINITY;
+    let msg = error_of(frame(&rows), score(&f.model, cols()));
+    assert!(msg.contains(&format!("row {}", autoenc::CHUNK_ROWS + 5)) && msg.contains("c2"), "{msg}");
 }
 
 #[test]
