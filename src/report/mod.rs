@@ -80,3 +80,27 @@ pub fn render(model: &Autoencoder, data: Option<ArrayView2<f32>>, options: &Repo
     };
     Ok(page::html(model, options, &loss, &histogram, data_section.as_ref()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic;
+
+    #[test]
+    fn feature_names_and_titles_are_escaped_in_the_page_and_its_plots() {
+        let data = synthetic::sensor_stream(400, 3, 400, 0.0, 9);
+        let names = vec!["a<b".to_string(), "c&d".to_string(), "<script>x</script>".to_string()];
+        let model =
+            Autoencoder::params().epochs(2).check().unwrap().fit_with(data.rows.view(), names, &mut |_| {}).unwrap();
+        let options =
+            ReportOptions { title: "<i>m</i>".into(), data_source: Some("x<y.csv".into()), ..Default::default() };
+        let html = render(&model, Some(data.rows.view()), &options).unwrap();
+        for raw in ["a<b", "c&d", "<script>", "<i>m</i>", "x<y.csv"] {
+            assert!(!html.contains(raw), "{raw} reached the page unescaped");
+        }
+        assert!(html.contains("a&lt;b") && html.contains("&lt;script&gt;"));
+        for id in PLOT_IDS {
+            assert!(html.contains(&format!("<figure id=\"{id}\">")), "{id}");
+        }
+    }
+}
