@@ -111,16 +111,16 @@ pub fn process_batch(messages: &[OwnedMessage], mut context: BatchContext<'_>) -
     let matrix = Array2::from_shape_vec((rows, width), values).expect("decoders return rows × width values");
     let details = match context.model.score_details(matrix.view()) {
         Ok(details) => details,
-        // The decoders check what the core checks, so this is not expected; if it happens, one bad
-        // message must not take its batch down: score message by message, and the one that still fails
-        // becomes a dead letter.
+        // The decoders check what the core checks, but a finite row can still overflow the network. One
+        // bad message must not take its batch down: score the halves apart, down to the message that
+        // still fails, which becomes a dead letter.
         Err(error) if messages.len() == 1 => {
             processed.dead_letters.push(dead_letter(&messages[0], &error.to_string(), "model_error"));
             return processed;
         }
         Err(error) => {
-            tracing::warn!("batch scoring failed ({error}); scoring its messages one by one");
-            return process_one_by_one(messages, context);
+            tracing::warn!("batch scoring failed ({error}); scoring its halves apart");
+            return process_halves(messages, context);
         }
     };
     let threshold = context.window.as_deref_mut().and_then(SlidingThreshold::current);
@@ -179,22 +179,21 @@ fn normal_rows(matrix: ArrayView2<f32>, flags: &[bool]) -> Array2<f32> {
     matrix.select(ndarray::Axis(0), &keep)
 }
 
-fn process_one_by_one(messages: &[OwnedMessage], mut context: BatchContext<'_>) -> Processed {
-    let mut all = Processed::default();
-    let mut normal: Vec<Array2<f32>> = Vec::new();
-    for message in messages {
-        let part = process_batch(std::slice::from_ref(message), context.reborrow());
-        all.outputs.extend(part.outputs);
-        all.alerts.extend(part.alerts);
-        all.dead_letters.extend(part.dead_letters);
-        all.rows += part.rows;
-        all.anomalies += part.anomalies;
-        normal.extend(part.normal_rows);
-    }
-    if context.collect_normal {
-        let views: Vec<_> = normal.iter().map(|m| m.view()).collect();
-        all.normal_rows = ndarray::concatenate(ndarray::Axis(0), &views).ok();
-    }
+/// Scores the two halves of a batch the core refused, each as a batch of its own: a bad message costs
+/// about log2(batch) extra passes, and only it ends as a dead letter.
+fn process_halves(messages: &[OwnedMessage], mut context: BatchContext<'_>) -> Processed {
+    let (left, right) = messages.split_at(messages.len() / 2);
+    let mut all = process_batch(left, context.reborrow());
+    let right = process_batch(right, context.reborrow());
+    all.outputs.extend(right.outputs);
+    all.alerts.extend(right.alerts);
+    all.dead_letters.extend(right.dead_letters);
+    all.rows += right.rows;
+    all.anomalies += right.anomalies;
+    all.normal_rows = match (all.normal_rows.take(), right.normal_rows) {
+        (Some(a), Some(b)) => ndarray::concatenate(ndarray::Axis(0), &[a.view(), b.view()]).ok(),
+        (a, b) => a.or(b),
+    };
     all
 }
 
@@ -246,5 +245,29 @@ mod tests {
         assert_eq!(*code, "model_error");
         assert_eq!(letter.key.as_deref(), Some(&b"k1"[..]));
         assert_eq!(processed.rows, 2);
+
+        // Two refused rows in a batch of ten: the halves are scored apart down to them, in order.
+        let messages: Vec<OwnedMessage> = (0..10)
+            .map(|i| match i {
+                3 | 8 => message(i, r#"{"s0": 3e38, "s1": -3e38, "s2": 3e38}"#),
+                _ => message(i, &format!(r#"{{"s0": {}, "s1": 2.0, "s2": 3.0}}"#, 1.0 + i as f64 / 10.0)),
+            })
+            .collect();
+        let context = BatchContext {
+            model: &model,
+            decoder: &decoder,
+            model_version: "v",
+            output_format: OutputFormat::Json,
+            window: None,
+            collect_normal: true,
+        };
+        let processed = process_batch(&messages, context);
+        let keys: Vec<String> =
+            processed.outputs.iter().map(|o| String::from_utf8(o.key.clone().unwrap()).unwrap()).collect();
+        assert_eq!(keys, ["k0", "k1", "k2", "k4", "k5", "k6", "k7", "k9"]);
+        let dead: Vec<_> = processed.dead_letters.iter().map(|(o, code)| (o.key.clone().unwrap(), *code)).collect();
+        assert_eq!(dead, [(b"k3".to_vec(), "model_error"), (b"k8".to_vec(), "model_error")]);
+        let normal = processed.normal_rows.expect("asked for").nrows();
+        assert_eq!(normal + processed.anomalies, 8, "every scored row is normal or flagged");
     }
 }
