@@ -181,6 +181,15 @@ impl Autoencoder {
         folded
     }
 
+    /// Top-k sparsity: keeps the `k` code units of largest magnitude in each row (the others become 0),
+    /// as training does; other variants leave the code alone.
+    fn mask_code(&self, mut code: ArrayViewMut2<f32>) {
+        if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = self.params.variant {
+            let keep = top_k_mask(code.view(), k);
+            code *= &keep;
+        }
+    }
+
     /// Runs the network on raw rows in scratch and hands `(code, reconstruction, suspect rows)` to
     /// `then`. The reconstruction (scaled units) is computed only when `decode` is set. Suspect rows had
     /// a non-finite first-layer output; their code and reconstruction are meaningless.
@@ -221,12 +230,8 @@ impl Autoencoder {
             };
             path.first_activation.apply_inplace(first);
             // A one-layer encoder: the first layer's output is the code, masked before anything decodes it.
-            if path.rest.is_empty()
-                && let Variant::Sparse { sparsity: Sparsity::TopK { k } } = self.params.variant
-            {
-                let mut code = view_mut(&mut buffers[0], n, self.latent_size());
-                let keep = top_k_mask(code.view(), k);
-                code *= &keep;
+            if path.rest.is_empty() {
+                self.mask_code(view_mut(&mut buffers[0], n, self.latent_size()));
             }
 
             let mut layers: Vec<(&Dense<f32>, Activation)> = path.rest.clone();
@@ -243,10 +248,7 @@ impl Autoencoder {
                 activation.apply_inplace(out.view_mut());
                 if i + 1 == code_layers {
                     code_index = i + 1;
-                    if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = self.params.variant {
-                        let keep = top_k_mask(out.view(), k);
-                        out *= &keep;
-                    }
+                    self.mask_code(out);
                 }
                 width = layer.outputs();
             }

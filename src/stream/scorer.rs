@@ -229,15 +229,15 @@ mod tests {
             message(1, r#"{"s0": 3e38, "s1": -3e38, "s2": 3e38}"#),
             message(2, r#"{"s0": 1.5, "s1": 2.5, "s2": 3.5}"#),
         ];
-        let context = BatchContext {
+        let context = |collect_normal| BatchContext {
             model: &model,
             decoder: &decoder,
             model_version: "v",
             output_format: OutputFormat::Json,
             window: None,
-            collect_normal: false,
+            collect_normal,
         };
-        let processed = process_batch(&messages, context);
+        let processed = process_batch(&messages, context(false));
         let keys: Vec<_> = processed.outputs.iter().map(|o| o.key.clone().unwrap()).collect();
         assert_eq!(keys, [b"k0".to_vec(), b"k2".to_vec()], "the good rows are scored, in order");
         assert_eq!(processed.dead_letters.len(), 1);
@@ -253,15 +253,7 @@ mod tests {
                 _ => message(i, &format!(r#"{{"s0": {}, "s1": 2.0, "s2": 3.0}}"#, 1.0 + i as f64 / 10.0)),
             })
             .collect();
-        let context = BatchContext {
-            model: &model,
-            decoder: &decoder,
-            model_version: "v",
-            output_format: OutputFormat::Json,
-            window: None,
-            collect_normal: true,
-        };
-        let processed = process_batch(&messages, context);
+        let processed = process_batch(&messages, context(true));
         let keys: Vec<String> =
             processed.outputs.iter().map(|o| String::from_utf8(o.key.clone().unwrap()).unwrap()).collect();
         assert_eq!(keys, ["k0", "k1", "k2", "k4", "k5", "k6", "k7", "k9"]);
