@@ -26,6 +26,40 @@ pub struct Scaled {
     pub mask: Option<Array2<f32>>,
 }
 
+/// Per-column `(observed count, mean, sum of squared deviations)` by Welford's update (one pass, stable
+/// for large offsets), NaN skipped. The update runs a row at a time across all columns — contiguous and
+/// vectorised — rather than a column at a time down a strided column with a division's latency per value;
+/// each column still sees exactly the same operations in the same order, so the results are the same bits.
+fn column_moments(data: ArrayView2<f32>) -> Vec<(f64, f64, f64)> {
+    let d = data.ncols();
+    let (mut n, mut mean, mut m2) = (vec![0.0f64; d], vec![0.0f64; d], vec![0.0f64; d]);
+    crate::linalg::vectorized(
+        #[inline(always)]
+        || {
+            let mut buffer = vec![0.0f32; d];
+            for row in data.rows() {
+                let values = match row.as_slice() {
+                    Some(values) => values,
+                    None => {
+                        buffer.iter_mut().zip(row.iter()).for_each(|(b, &v)| *b = v);
+                        &buffer[..]
+                    }
+                };
+                for (((&v, n), mean), m2) in values.iter().zip(&mut n).zip(&mut mean).zip(&mut m2) {
+                    // Branch-free so it vectorises: a missing value adds 0 to the count, the mean and m2.
+                    let observed = !v.is_nan();
+                    let v = if observed { v as f64 } else { *mean };
+                    *n += if observed { 1.0 } else { 0.0 };
+                    let delta = v - *mean;
+                    *mean += delta / n.max(1.0);
+                    *m2 += delta * (v - *mean);
+                }
+            }
+        },
+    );
+    n.into_iter().zip(mean).zip(m2).map(|((n, mean), m2)| (n, mean, m2)).collect()
+}
+
 impl Scaler {
     /// Fits per-feature statistics, ignoring NaN. A feature with no spread gets scale 1 (it is centred
     /// only, never divided by zero); a feature with no observed value gets offset 0 and scale 1.
@@ -36,23 +70,18 @@ impl Scaler {
         if kind == Scaling::None {
             return Scaler { kind, offset, scale };
         }
-        for (j, column) in data.columns().into_iter().enumerate() {
-            let observed = column.iter().filter(|v| !v.is_nan()).map(|&v| v as f64);
-            match kind {
-                Scaling::Standard => {
-                    // Welford's update: one pass, stable for large offsets.
-                    let (mut n, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
-                    for v in observed {
-                        n += 1.0;
-                        let delta = v - mean;
-                        mean += delta / n;
-                        m2 += delta * (v - mean);
-                    }
+        match kind {
+            Scaling::Standard => {
+                let moments = column_moments(data);
+                for (j, &(n, mean, m2)) in moments.iter().enumerate() {
                     let std = if n > 0.0 { (m2 / n).sqrt() } else { 0.0 };
                     offset[j] = mean as f32;
                     scale[j] = if std > 1e-12 * mean.abs().max(1.0) { std as f32 } else { 1.0 };
                 }
-                Scaling::Minmax => {
+            }
+            Scaling::Minmax => {
+                for (j, column) in data.columns().into_iter().enumerate() {
+                    let observed = column.iter().filter(|v| !v.is_nan()).map(|&v| v as f64);
                     let (lo, hi) =
                         observed.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
                     if lo.is_finite() {
@@ -60,8 +89,8 @@ impl Scaler {
                         scale[j] = if hi > lo { (hi - lo) as f32 } else { 1.0 };
                     }
                 }
-                Scaling::None => {}
             }
+            Scaling::None => {}
         }
         Scaler { kind, offset, scale }
     }

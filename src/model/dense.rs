@@ -8,6 +8,8 @@ use rand::Rng;
 use rand_distr::{Distribution, Normal, Uniform};
 use serde::{Deserialize, Serialize};
 
+use super::activation::Activation;
+use super::epilogue::add_bias_and_activate;
 use crate::linalg::{Real, matmul_into, real};
 
 /// How a layer's weights are drawn before training. Biases always start at zero.
@@ -61,21 +63,44 @@ impl<F: Real> Dense<F> {
     }
 
     /// Writes `x·W + b` into `out` (`(rows, outputs)`), reusing its memory.
-    pub fn forward_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>) {
-        // Row by row: a broadcast assign walks element by element and is several times slower.
-        for mut row in out.rows_mut() {
-            match (row.as_slice_mut(), self.bias.as_slice()) {
-                (Some(dst), Some(src)) => dst.copy_from_slice(src),
-                _ => row.assign(&self.bias),
+    pub fn forward_into(&self, x: ArrayView2<F>, out: ArrayViewMut2<F>) {
+        self.forward_activated_into(x, out, Activation::Identity);
+    }
+
+    /// Writes `activation(x·W + b)` into `out` (`(rows, outputs)`), reusing its memory, and tells whether
+    /// every pre-activation `x·W + b` was finite (a NaN or infinity in a row of `x` shows up there).
+    ///
+    /// The product overwrites `out`; bias, finiteness probe and activation then run in one vectorised
+    /// pass while the block is still in cache (see `epilogue`). Copying the bias into every row first
+    /// and applying the activation in a second pass cost a fifth of an inference call.
+    pub fn forward_activated_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>, activation: Activation) -> bool {
+        matmul_into(x, self.weight.view(), out.view_mut(), false);
+        let width = self.outputs();
+        match (out.as_slice_mut(), self.bias.as_slice()) {
+            (Some(values), Some(bias)) if width > 0 => add_bias_and_activate(values, bias, activation),
+            _ => {
+                let mut finite = true;
+                for mut row in out.rows_mut() {
+                    for (v, &b) in row.iter_mut().zip(&self.bias) {
+                        let z = *v + b;
+                        finite &= z.is_finite();
+                        *v = activation.apply(z);
+                    }
+                }
+                finite
             }
         }
-        matmul_into(x, self.weight.view(), out, true);
     }
 
     /// `x·W + b` into a new array.
     pub fn forward(&self, x: ArrayView2<F>) -> Array2<F> {
+        self.forward_activated(x, Activation::Identity)
+    }
+
+    /// `activation(x·W + b)` into a new array.
+    pub fn forward_activated(&self, x: ArrayView2<F>, activation: Activation) -> Array2<F> {
         let mut out = Array2::zeros((x.nrows(), self.outputs()));
-        self.forward_into(x, out.view_mut());
+        self.forward_activated_into(x, out.view_mut(), activation);
         out
     }
 

@@ -47,18 +47,18 @@ fn view(buffer: &[f32], rows: usize, cols: usize) -> ArrayView2<'_, f32> {
     ArrayView2::from_shape((rows, cols), &buffer[..rows * cols]).expect("buffer sized to the shape")
 }
 
-/// Whether every value is finite, in a form the compiler vectorises (sixteen independent lanes).
-#[inline(always)]
-fn all_finite(values: &[f32]) -> bool {
-    let mut lanes = [0.0f32; 16];
-    let chunks = values.chunks_exact(16);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        for (lane, v) in lanes.iter_mut().zip(chunk) {
-            *lane += v * 0.0;
-        }
-    }
-    lanes.iter().chain(tail).all(|v| (v * 0.0) == 0.0)
+/// The rows whose first-layer pre-activations are not all finite: a NaN (missing value) or an infinity
+/// in the input, or finite values so large that the product overflows. Recomputed without the
+/// activation, which has already overwritten the layer's outputs — this runs only when the probe fired.
+fn suspect_rows(first: &Dense<f32>, rows: ArrayView2<f32>) -> Vec<usize> {
+    let pre_activation = first.forward(rows);
+    pre_activation
+        .rows()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, r)| !r.iter().all(|v| v.is_finite()))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// A row's score: squared errors against the scaled input over the observed (non-NaN) features,
@@ -210,25 +210,10 @@ impl Autoencoder {
             }
             let mut width = path.first.outputs();
             let mut first = view_mut(&mut buffers[0], n, width);
-            path.first.forward_into(rows, first.view_mut());
-            // NaN and infinity propagate through the product; `v * 0` is non-zero only for them. One
-            // vectorised pass over the whole block; rows are examined only when something is off.
-            let clean = vectorized(
-                #[inline(always)]
-                || all_finite(first.as_slice().expect("scratch is contiguous")),
-            );
-            let suspect: Vec<usize> = if clean {
-                Vec::new()
-            } else {
-                first
-                    .rows()
-                    .into_iter()
-                    .enumerate()
-                    .filter(|(_, r)| !r.iter().all(|v| v.is_finite()))
-                    .map(|(i, _)| i)
-                    .collect()
-            };
-            path.first_activation.apply_inplace(first);
+            // NaN and infinity propagate through the product into the pre-activations, which the layer
+            // probes in the same pass that adds the bias; rows are examined only when something is off.
+            let clean = path.first.forward_activated_into(rows, first.view_mut(), path.first_activation);
+            let suspect: Vec<usize> = if clean { Vec::new() } else { suspect_rows(path.first, rows) };
             // A one-layer encoder: the first layer's output is the code, masked before anything decodes it.
             if path.rest.is_empty() {
                 self.mask_code(view_mut(&mut buffers[0], n, self.latent_size()));
@@ -244,8 +229,7 @@ impl Autoencoder {
             for (i, (layer, activation)) in layers.iter().enumerate() {
                 let (done, rest) = buffers.split_at_mut(i + 1);
                 let mut out = view_mut(&mut rest[0], n, layer.outputs());
-                layer.forward_into(view(&done[i], n, width), out.view_mut());
-                activation.apply_inplace(out.view_mut());
+                layer.forward_activated_into(view(&done[i], n, width), out.view_mut(), *activation);
                 if i + 1 == code_layers {
                     code_index = i + 1;
                     self.mask_code(out);

@@ -51,13 +51,12 @@ impl<F: Real> Mlp<F> {
 
     /// Inference forward pass.
     pub fn forward(&self, x: ArrayView2<F>) -> Array2<F> {
-        let mut current = x.to_owned();
+        let mut current: Option<Array2<F>> = None;
         for (layer, activation) in self.layers.iter().zip(&self.activations) {
-            let mut next = layer.forward(current.view());
-            activation.apply_inplace(next.view_mut());
-            current = next;
+            let input = current.as_ref().map_or(x, |c| c.view());
+            current = Some(layer.forward_activated(input, *activation));
         }
-        current
+        current.unwrap_or_else(|| x.to_owned())
     }
 
     /// Training forward pass: the output of every layer, last one last (empty for an empty MLP).
@@ -65,9 +64,7 @@ impl<F: Real> Mlp<F> {
         let mut outputs: Vec<Array2<F>> = Vec::with_capacity(self.layers.len());
         for (layer, activation) in self.layers.iter().zip(&self.activations) {
             let input = outputs.last().map_or(x, |o| o.view());
-            let mut next = layer.forward(input);
-            activation.apply_inplace(next.view_mut());
-            outputs.push(next);
+            outputs.push(layer.forward_activated(input, *activation));
         }
         outputs
     }

@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod autoencoder;
 pub mod dense;
+mod epilogue;
 pub(crate) mod inference;
 pub mod loss;
 pub mod mlp;

@@ -3,7 +3,7 @@
 //! Corruption happens in scaled space, where 0 is the feature mean: masking noise sets entries to the
 //! mean, salt-and-pepper sets them to the feature's training minimum or maximum.
 
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView2, Zip};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -17,12 +17,18 @@ pub struct FeatureRange {
 }
 
 impl FeatureRange {
+    /// Row by row over contiguous rows (a fold down each strided column cost a sixth of a training epoch).
     pub fn of(data: ArrayView2<f32>) -> Self {
-        let fold = |init: f32, pick: fn(f32, f32) -> f32| {
-            data.fold_axis(ndarray::Axis(0), init, |&acc, &v| pick(acc, v))
-                .mapv(|v| if v.is_finite() { v } else { 0.0 })
-        };
-        FeatureRange { min: fold(f32::INFINITY, f32::min), max: fold(f32::NEG_INFINITY, f32::max) }
+        let mut min = Array1::from_elem(data.ncols(), f32::INFINITY);
+        let mut max = Array1::from_elem(data.ncols(), f32::NEG_INFINITY);
+        for row in data.rows() {
+            Zip::from(&mut min).and(&mut max).and(&row).for_each(|lo, hi, &v| {
+                *lo = lo.min(v);
+                *hi = hi.max(v);
+            });
+        }
+        let finite = |v: f32| if v.is_finite() { v } else { 0.0 };
+        FeatureRange { min: min.mapv(finite), max: max.mapv(finite) }
     }
 }
 

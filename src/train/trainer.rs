@@ -61,8 +61,8 @@ impl TrainingSet {
     fn subset(&self, rows: &[usize]) -> TrainingSet {
         TrainingSet {
             scaled: Scaled {
-                values: self.scaled.values.select(Axis(0), rows),
-                mask: self.scaled.mask.as_ref().map(|m| m.select(Axis(0), rows)),
+                values: gather_rows(&self.scaled.values, rows),
+                mask: self.scaled.mask.as_ref().map(|m| gather_rows(m, rows)),
             },
             range: self.range.clone(),
         }
@@ -171,25 +171,27 @@ fn train_epochs(
     let mut rng = Pcg64Mcg::seed_from_u64(params.seed ^ SHUFFLE_STREAM ^ (model.report.next_epoch() as u64));
     let mut order: Vec<usize> = (0..all.rows()).collect();
     let validation_rows = (all.rows() as f64 * params.validation_fraction).floor() as usize;
-    let (train, validation) = if validation_rows > 0 && validation_rows < all.rows() {
+    // Training rows stay in `all` and are gathered batch by batch; only the (small) validation set is
+    // copied out, once.
+    let (train_rows, validation) = if validation_rows > 0 && validation_rows < all.rows() {
         order.shuffle(&mut rng);
         let (val_idx, train_idx) = order.split_at(validation_rows);
         let mut val_idx = val_idx.to_vec();
         let mut train_idx = train_idx.to_vec();
         val_idx.sort_unstable();
         train_idx.sort_unstable();
-        (all.subset(&train_idx), Some(all.subset(&val_idx)))
+        (train_idx, Some(all.subset(&val_idx)))
     } else {
-        (all.subset(&order), None)
+        (order, None)
     };
-    if train.rows() < 2 {
+    if train_rows.len() < 2 {
         return Err(AutoencError::TooFewRows {
             needed: 2,
-            got: train.rows(),
+            got: train_rows.len(),
             purpose: "train on after the validation split",
         });
     }
-    model.report.training_rows = train.rows();
+    model.report.training_rows = train_rows.len();
     model.report.validation_rows = validation.as_ref().map_or(0, |v| v.rows());
 
     let objective = Objective { variant: params.variant, loss: params.loss, trim_fraction: params.trim_fraction };
@@ -197,14 +199,15 @@ fn train_epochs(
     let mut grads = model.network.zeros_like();
     let mut best: Option<(f64, usize, Network<f32>)> = None;
     let mut since_best = 0;
-    let mut indices: Vec<usize> = (0..train.rows()).collect();
+    // Shuffled in place epoch after epoch: the same permutations as shuffling positions 0..n.
+    let mut indices = train_rows;
 
     for _ in 0..epochs {
         let started = Instant::now();
         if params.shuffle {
             indices.shuffle(&mut rng);
         }
-        let parts = run_batches(model, &objective, optimizer.as_mut(), &mut grads, &train, &indices, &mut rng);
+        let parts = run_batches(model, &objective, optimizer.as_mut(), &mut grads, all, &indices, &mut rng);
         if !parts.total().is_finite() {
             return Err(AutoencError::InvalidInput(format!(
                 "training diverged (loss {}) at epoch {}; lower the learning rate",
@@ -221,7 +224,7 @@ fn train_epochs(
             reconstruction_loss: parts.reconstruction,
             validation_loss,
             learning_rate: optimizer.learning_rate(),
-            rows: train.rows(),
+            rows: indices.len(),
             duration_ms: params.record_timings.then(|| started.elapsed().as_secs_f64() * 1e3),
             kind: EpochKind::Epoch,
         };
