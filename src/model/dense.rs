@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::activation::Activation;
 use super::epilogue::add_bias_and_activate;
+use super::narrow::try_narrow_product;
 use crate::linalg::{Real, matmul_into, real};
 
 /// How a layer's weights are drawn before training. Biases always start at zero.
@@ -74,7 +75,11 @@ impl<F: Real> Dense<F> {
     /// pass while the block is still in cache (see `epilogue`). Copying the bias into every row first
     /// and applying the activation in a second pass cost a fifth of an inference call.
     pub fn forward_activated_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>, activation: Activation) -> bool {
-        matmul_into(x, self.weight.view(), out.view_mut(), false);
+        // Shapes are checked here so that a caller's mistake reaches `matmul_into`'s assertion.
+        let shapes_agree = x.ncols() == self.inputs() && out.dim() == (x.nrows(), self.outputs());
+        if !shapes_agree || !try_narrow_product(x, self.weight.view(), out.view_mut()) {
+            matmul_into(x, self.weight.view(), out.view_mut(), false);
+        }
         let width = self.outputs();
         match (out.as_slice_mut(), self.bias.as_slice()) {
             (Some(values), Some(bias)) if width > 0 => add_bias_and_activate(values, bias, activation),

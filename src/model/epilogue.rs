@@ -31,8 +31,15 @@ pub fn add_bias_and_activate<F: Real>(values: &mut [F], bias: &[F], activation: 
         // only restate it for the compiler, keeping lengths and lifetimes.
         let (values, bias) =
             unsafe { (&mut *(values as *mut [F] as *mut [f32]), &*(bias as *const [F] as *const [f32])) };
-        let tile = bias_tile(bias);
-        let clean = pulp::Arch::new().dispatch(Epilogue { values: &mut *values, tile: &tile, activation });
+        // A row width that is a multiple of the vector width is its own tile.
+        let repeated;
+        let tile = if bias.len() % MAX_LANES == 0 {
+            bias
+        } else {
+            repeated = bias_tile(bias);
+            &repeated[..]
+        };
+        let clean = pulp::Arch::new().dispatch(Epilogue { values: &mut *values, tile, activation });
         if !matches!(activation, Activation::Identity | Activation::Relu | Activation::LeakyRelu) {
             values.iter_mut().for_each(|v| *v = activation.apply(*v));
         }

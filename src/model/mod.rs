@@ -8,6 +8,7 @@ mod epilogue;
 pub(crate) mod inference;
 pub mod loss;
 pub mod mlp;
+mod narrow;
 pub mod network;
 pub mod params;
 pub mod regularizer;
