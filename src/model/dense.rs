@@ -75,11 +75,7 @@ impl<F: Real> Dense<F> {
     /// pass while the block is still in cache (see `epilogue`). Copying the bias into every row first
     /// and applying the activation in a second pass cost a fifth of an inference call.
     pub fn forward_activated_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>, activation: Activation) -> bool {
-        // Shapes are checked here so that a caller's mistake reaches `matmul_into`'s assertion.
-        let shapes_agree = x.ncols() == self.inputs() && out.dim() == (x.nrows(), self.outputs());
-        if !shapes_agree || !try_narrow_product(x, self.weight.view(), out.view_mut()) {
-            matmul_into(x, self.weight.view(), out.view_mut(), false);
-        }
+        self.product_into(x, out.view_mut());
         let width = self.outputs();
         match (out.as_slice_mut(), self.bias.as_slice()) {
             (Some(values), Some(bias)) if width > 0 => add_bias_and_activate(values, bias, activation),
@@ -94,6 +90,15 @@ impl<F: Real> Dense<F> {
                 }
                 finite
             }
+        }
+    }
+
+    /// Writes the product `x·W` alone into `out` (`(rows, outputs)`), without the bias.
+    pub fn product_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>) {
+        // Shapes are checked here so that a caller's mistake reaches `matmul_into`'s assertion.
+        let shapes_agree = x.ncols() == self.inputs() && out.dim() == (x.nrows(), self.outputs());
+        if !shapes_agree || !try_narrow_product(x, self.weight.view(), out.view_mut()) {
+            matmul_into(x, self.weight.view(), out, false);
         }
     }
 
