@@ -374,6 +374,9 @@ fn spawn_stream(brokers: &str, model: &std::path::Path, group: &str) -> Child {
         .args(["-q", "stream", "--brokers", brokers, "--group-id", group, "--input-topic", IN, "--output-topic", OUT])
         .args(["--dead-letter-topic", DLQ, "--max-rows", "200", "--max-wait-ms", "10", "--metrics-addr", ""])
         .args(["-X", "session.timeout.ms=6000"])
+        // Several batches awaiting acknowledgements at once: a kill must still lose nothing, and
+        // SIGTERM must still commit everything.
+        .args(["--max-in-flight-batches", "3"])
         .arg("--model")
         .arg(model)
         .stdout(Stdio::null())

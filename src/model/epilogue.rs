@@ -31,13 +31,23 @@ pub fn add_bias_and_activate<F: Real>(values: &mut [F], bias: &[F], activation: 
         // only restate it for the compiler, keeping lengths and lifetimes.
         let (values, bias) =
             unsafe { (&mut *(values as *mut [F] as *mut [f32]), &*(bias as *const [F] as *const [f32])) };
-        // A row width that is a multiple of the vector width is its own tile.
-        let repeated;
+        // A row width that is a multiple of the vector width is its own tile; a short tile is built on
+        // the stack (a call on a few hundred rows is short enough for an allocation to show).
+        let tile_len = bias.len() / gcd(bias.len(), MAX_LANES) * MAX_LANES;
+        let mut on_stack = [0.0f32; STACK_TILE];
+        let on_heap: Vec<f32>;
         let tile = if bias.len() % MAX_LANES == 0 {
             bias
+        } else if tile_len <= STACK_TILE {
+            fill_tile(bias, &mut on_stack[..tile_len]);
+            &on_stack[..tile_len]
         } else {
-            repeated = bias_tile(bias);
-            &repeated[..]
+            on_heap = {
+                let mut tile = vec![0.0f32; tile_len];
+                fill_tile(bias, &mut tile);
+                tile
+            };
+            &on_heap[..]
         };
         let clean = pulp::Arch::new().dispatch(Epilogue { values: &mut *values, tile, activation });
         if !matches!(activation, Activation::Identity | Activation::Relu | Activation::LeakyRelu) {
@@ -60,10 +70,13 @@ pub fn add_bias_and_activate<F: Real>(values: &mut [F], bias: &[F], activation: 
 /// Widest vector the tile must line up with: sixteen f32 (AVX-512).
 const MAX_LANES: usize = 16;
 
-/// The bias repeated to the least common multiple of its length and [`MAX_LANES`].
-fn bias_tile(bias: &[f32]) -> Vec<f32> {
-    let tile_len = bias.len() / gcd(bias.len(), MAX_LANES) * MAX_LANES;
-    bias.iter().copied().cycle().take(tile_len).collect()
+/// Longest bias tile kept on the stack (a width of up to 16 values, or any width with a common factor).
+const STACK_TILE: usize = 256;
+
+/// `tile` filled with the bias repeated; its length is the least common multiple of the bias length and
+/// [`MAX_LANES`].
+fn fill_tile(bias: &[f32], tile: &mut [f32]) {
+    tile.iter_mut().zip(bias.iter().cycle()).for_each(|(t, &b)| *t = b);
 }
 
 fn gcd(mut a: usize, mut b: usize) -> usize {

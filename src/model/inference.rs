@@ -320,20 +320,25 @@ impl Autoencoder {
                 self.mask_code(view_mut(&mut buffers[0], n, self.latent_size()));
             }
 
-            let mut layers: Vec<(&Dense<f32>, Activation)> = path.rest.clone();
-            let code_layers = layers.len();
-            if decode != Decode::No {
-                let decoder = &self.network.decoder;
-                layers.extend(decoder.layers.iter().zip(decoder.activations.iter().copied()));
-            }
+            // The layers after the first, without collecting them: a call on a few hundred rows is
+            // short enough for allocations to show.
+            let decoder = &self.network.decoder;
+            let decoder_layers = if decode == Decode::No { 0 } else { decoder.layers.len() };
+            let code_layers = path.rest.len();
+            let layer_count = code_layers + decoder_layers;
+            let layers = path
+                .rest
+                .iter()
+                .copied()
+                .chain(decoder.layers.iter().zip(decoder.activations.iter().copied()).take(decoder_layers));
             let mut code_index = 0;
-            for (i, (layer, activation)) in layers.iter().enumerate() {
+            for (i, (layer, activation)) in layers.enumerate() {
                 let (done, rest) = buffers.split_at_mut(i + 1);
                 let mut out = view_mut(&mut rest[0], n, layer.outputs());
-                if decode == Decode::WithoutOutputBias && i + 1 == layers.len() {
+                if decode == Decode::WithoutOutputBias && i + 1 == layer_count {
                     layer.product_into(view(&done[i], n, width), out.view_mut());
                 } else {
-                    layer.forward_activated_into(view(&done[i], n, width), out.view_mut(), *activation);
+                    layer.forward_activated_into(view(&done[i], n, width), out.view_mut(), activation);
                 }
                 if i + 1 == code_layers {
                     code_index = i + 1;
@@ -342,7 +347,7 @@ impl Autoencoder {
                 width = layer.outputs();
             }
             let code = view(&buffers[code_index], n, self.latent_size());
-            let reconstruction = (decode != Decode::No).then(|| view(&buffers[layers.len()], n, self.n_features()));
+            let reconstruction = (decode != Decode::No).then(|| view(&buffers[layer_count], n, self.n_features()));
             Ok(then(code, reconstruction, &suspect))
         })
     }

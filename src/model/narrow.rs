@@ -66,6 +66,10 @@ pub fn narrow_matmul(x: &[f32], w: &[f32], k: usize, n: usize, out: &mut [f32]) 
 #[cfg(target_arch = "x86_64")]
 const PAIR_LANES: usize = 16;
 
+/// Interleaved weight pairs kept on the stack: inner sizes up to 64.
+#[cfg(target_arch = "x86_64")]
+const STACK_PAIRS: usize = 32;
+
 /// Outputs at most half an AVX-512 register wide (the reference code layer's 8): two inner indices per
 /// multiply-add, so no lane idles. The register holds `[x_p, x_p+1]` repeated — one 64-bit broadcast
 /// from memory — against weight rows `p` and `p+1` interleaved, `[w_p,0, w_p+1,0, w_p,1, w_p+1,1, ...]`;
@@ -95,16 +99,27 @@ impl pulp::NullaryFnOnce for Pairs<'_> {
         let pairs = k.div_ceil(2);
         let full_pairs = k / 2;
         let mut lanes_buffer = [0.0f32; PAIR_LANES];
-        let interleaved: Vec<__m512> = (0..pairs)
-            .map(|q| {
-                for j in 0..n {
-                    lanes_buffer[2 * j] = w[2 * q * n + j];
-                    lanes_buffer[2 * j + 1] = if 2 * q + 1 < k { w[(2 * q + 1) * n + j] } else { 0.0 };
-                }
-                // SAFETY: `lanes_buffer` holds sixteen f32, exactly one register.
-                unsafe { f._mm512_loadu_ps(lanes_buffer.as_ptr()) }
-            })
-            .collect();
+        let interleave = |q: usize, lanes_buffer: &mut [f32; PAIR_LANES]| -> __m512 {
+            for j in 0..n {
+                lanes_buffer[2 * j] = w[2 * q * n + j];
+                lanes_buffer[2 * j + 1] = if 2 * q + 1 < k { w[(2 * q + 1) * n + j] } else { 0.0 };
+            }
+            // SAFETY: `lanes_buffer` holds sixteen f32, exactly one register.
+            unsafe { f._mm512_loadu_ps(lanes_buffer.as_ptr()) }
+        };
+        // The interleaved weights on the stack for up to 64 inputs (a call on a few hundred rows is
+        // short enough for an allocation to show), on the heap beyond.
+        let mut on_stack = [f._mm512_setzero_ps(); STACK_PAIRS];
+        let on_heap: Vec<__m512>;
+        let interleaved: &[__m512] = if pairs <= STACK_PAIRS {
+            for (q, slot) in on_stack[..pairs].iter_mut().enumerate() {
+                *slot = interleave(q, &mut lanes_buffer);
+            }
+            &on_stack[..pairs]
+        } else {
+            on_heap = (0..pairs).map(|q| interleave(q, &mut lanes_buffer)).collect();
+            &on_heap
+        };
         // The two permutes that fold rows a and b: lanes 0..n take a's even (odd) lanes 2j (2j+1),
         // lanes n..2n take b's; lanes past 2n are never stored.
         let fold_index = |odd: i32| -> __m512i {
@@ -130,7 +145,7 @@ impl pulp::NullaryFnOnce for Pairs<'_> {
         // One row's accumulator: the full pairs as 64-bit words, then an odd last value with 0 as its
         // partner — never the next row's first value (an infinity there would turn `0 * inf` into NaN).
         let accumulate = |row: &[f32], mut acc: __m512| -> __m512 {
-            for (pair, &weights) in row.chunks_exact(2).zip(&interleaved) {
+            for (pair, &weights) in row.chunks_exact(2).zip(interleaved) {
                 let bits = u64::from(pair[0].to_bits()) | (u64::from(pair[1].to_bits()) << 32);
                 acc = f._mm512_fmadd_ps(broadcast(bits), weights, acc);
             }

