@@ -1,9 +1,10 @@
 //! The pipeline loop: consume, micro-batch, score off the async runtime, produce, and only then commit.
 //!
 //! One task owns the consumer and scores one batch at a time. A batch's offsets are committed only
-//! after every output of that batch is acknowledged (at-least-once; a few batches may await their
-//! acknowledgements at once, and they are committed strictly in order), or inside the same transaction
-//! (exactly-once, one batch per transaction). Partitions revoked by a rebalance lose their waiting messages from the batcher: those
+//! after every output of that batch is acknowledged (at-least-once; with `max_in_flight_batches` above 1
+//! a few sent batches may await their acknowledgements at once, committed strictly in order), or inside
+//! the same transaction (exactly-once, one batch per transaction). Partitions revoked by a rebalance
+//! lose their waiting messages from the batcher: those
 //! offsets were never committed, so the partitions' new owner reads them again. Shutdown (SIGINT,
 //! SIGTERM or the caller's signal) is the one cancellation path: stop consuming, finish the batch in
 //! hand, commit synchronously, checkpoint a learning model, and return.
@@ -118,7 +119,6 @@ pub async fn run(
     let mut summary = Summary::default();
     let mut first_message: Option<Instant> = None;
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
-    let mut scoring: Option<Scoring> = None;
     let reload_interval = Duration::from_millis(config.reload_interval_ms);
     let idle_wait = reload_interval.min(Duration::from_millis(200));
     let sink = Sink { config: &config, producer: &producer, consumer: &consumer, output_partitions, metrics: &metrics };
@@ -131,12 +131,6 @@ pub async fn run(
             biased;
             changed = shutdown.changed() => {
                 if changed.is_err() || *shutdown.borrow() { break; }
-                continue;
-            }
-            scored = async { (&mut scoring.as_mut().expect("guarded").task).await }, if scoring.is_some() => {
-                let opened = scoring.take().expect("guarded").opened;
-                state = Some(deliver_scored(&sink, scored, opened, &mut summary, &mut in_flight).await?);
-                summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
                 continue;
             }
             acked = async { in_flight.front_mut().expect("guarded").acks.as_mut().await }, if !in_flight.is_empty() => {
@@ -176,14 +170,9 @@ pub async fn run(
             None => batcher.poll_expired(now).map(|batch| (batch, opened.unwrap_or(now))),
         };
         if let Some((batch, opened)) = batch {
-            // One batch is scored at a time (it owns the model); the one before must be out first.
-            if let Some(previous) = scoring.take() {
-                state = Some(
-                    deliver_scored(&sink, previous.task.await, previous.opened, &mut summary, &mut in_flight).await?,
-                );
-            }
             let taken = state.take().expect("state is returned after each batch");
-            scoring = Some(Scoring { task: start_scoring(sink.config, batch, taken), opened });
+            state = Some(handle_batch(&sink, batch, taken, opened, &mut summary, &mut in_flight).await?);
+            summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
         }
         if config.reload
             && let Some(current) = state.as_mut()
@@ -192,15 +181,11 @@ pub async fn run(
         }
     }
 
-    // The one shutdown path: the batches in hand, a synchronous commit, the learned model saved.
+    // The one shutdown path: the batch in hand, a synchronous commit, the learned model saved.
     tracing::info!("shutting down: finishing the batch in hand");
-    if let Some(previous) = scoring.take() {
-        state = Some(deliver_scored(&sink, previous.task.await, previous.opened, &mut summary, &mut in_flight).await?);
-    }
     if let Some(batch) = batcher.flush() {
         let taken = state.take().expect("state is returned after each batch");
-        let task = start_scoring(sink.config, batch, taken);
-        state = Some(deliver_scored(&sink, task.await, Instant::now(), &mut summary, &mut in_flight).await?);
+        state = Some(handle_batch(&sink, batch, taken, Instant::now(), &mut summary, &mut in_flight).await?);
     }
     finish_in_flight(&sink, &mut in_flight, &mut summary).await?;
     summary.active_seconds = first_message.map_or(0.0, |t| t.elapsed().as_secs_f64());
@@ -349,27 +334,19 @@ async fn finish_in_flight(
     Ok(())
 }
 
-/// What the scoring task hands back: the state it borrowed, its results, and the batch's messages.
-type ScoredBatch = (ScoringState, Processed, Vec<OwnedMessage>);
-
-/// A batch being scored on the blocking pool while the loop goes on reading the next one.
-struct Scoring {
-    task: tokio::task::JoinHandle<ScoredBatch>,
-    /// When the batch's first message arrived (its latency runs from there to its commit).
-    opened: Instant,
-}
-
-/// Scores `messages` off the async runtime (parsing, the model, encoding; continual learning and its
-/// checkpoints). The task owns the scoring state until it returns it.
-fn start_scoring(
-    config: &StreamConfig,
+async fn handle_batch(
+    sink: &Sink<'_>,
     messages: Vec<OwnedMessage>,
     mut state: ScoringState,
-) -> tokio::task::JoinHandle<ScoredBatch> {
+    opened: Instant,
+    summary: &mut Summary,
+    in_flight: &mut VecDeque<InFlight>,
+) -> crate::Result<ScoringState> {
+    let config = sink.config;
     let output_format = config.output_format;
     let learn = config.learn;
     let checkpoint_every = config.checkpoint_every;
-    tokio::task::spawn_blocking(move || {
+    let (state_back, processed, messages) = tokio::task::spawn_blocking(move || {
         let version = state.source.version();
         let processed = process_batch(
             &messages,
@@ -396,21 +373,9 @@ fn start_scoring(
         }
         (state, processed, messages)
     })
-}
+    .await
+    .map_err(|e| AutoencError::Stream(format!("scoring task failed: {e}")))?;
 
-/// Sends a scored batch's outputs and arranges its commit: at-least-once, after its acknowledgements
-/// (the batch joins those in flight); exactly-once, in one transaction with its offsets. Returns the
-/// scoring state for the next batch.
-async fn deliver_scored(
-    sink: &Sink<'_>,
-    scored: Result<ScoredBatch, tokio::task::JoinError>,
-    opened: Instant,
-    summary: &mut Summary,
-    in_flight: &mut VecDeque<InFlight>,
-) -> crate::Result<ScoringState> {
-    let config = sink.config;
-    let (state_back, processed, messages) =
-        scored.map_err(|e| AutoencError::Stream(format!("scoring task failed: {e}")))?;
     let offsets = next_offsets(&messages)?;
     let done = BatchDone {
         opened,
