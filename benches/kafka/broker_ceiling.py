@@ -1,7 +1,10 @@
 """What the broker and the Kafka client allow on this machine, with no work per message: consume the
 benchmark's topic in batches of 1000 with confluent-kafka (librdkafka, like autoenc) and either drop the
-messages (`--mode consume`) or produce each one unchanged to the output topic, flush and commit per batch
-(`--mode forward`, the at-least-once loop of the benchmark with parsing and scoring taken out).
+messages (`--mode consume`), or produce each one unchanged to the output topic with an idempotent producer,
+either flushing and committing synchronously per batch (`--mode forward`: the reference consumer's loop,
+one batch at a time, with parsing and scoring taken out) or without waiting (`--mode stream`: commit
+asynchronously per batch, flush once at the end — how fast the broker and librdkafka can move the
+messages through when nothing waits for a round trip).
 Run by benches/kafka/broker_ceiling.sh on a fresh tansu broker after the shared setup and produce phases."""
 import argparse
 import json
@@ -14,12 +17,17 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("-n", type=int, default=200_000)
-    ap.add_argument("--mode", choices=["consume", "forward"], required=True)
+    ap.add_argument("--mode", choices=["consume", "forward", "stream"], required=True)
     ap.add_argument("--group", default="ceiling")
     a = ap.parse_args()
     c = Consumer({"bootstrap.servers": a.bootstrap, "group.id": f"{a.group}-{a.mode}",
                   "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    p = Producer({"bootstrap.servers": a.bootstrap, "linger.ms": 5}) if a.mode == "forward" else None
+    p = (
+        Producer({"bootstrap.servers": a.bootstrap, "linger.ms": 5, "enable.idempotence": True,
+                  "queue.buffering.max.messages": 1_000_000})
+        if a.mode != "consume"
+        else None
+    )
     errors = [0]
 
     def delivered(err, _msg):
@@ -43,11 +51,18 @@ def main() -> None:
                         break
                     except BufferError:
                         p.poll(0.05)
-            if p.flush(30) or errors[0]:
-                raise RuntimeError(f"output not delivered ({errors[0]} errors)")
-            c.commit(asynchronous=False)
+            if a.mode == "forward":
+                if p.flush(30) or errors[0]:
+                    raise RuntimeError(f"output not delivered ({errors[0]} errors)")
+                c.commit(asynchronous=False)
+            else:
+                p.poll(0)
+                c.commit(asynchronous=True)
         seen += len(good)
         last = time.perf_counter()
+    if p is not None and (p.flush(60) or errors[0]):
+        raise RuntimeError(f"output not delivered ({errors[0]} errors)")
+    last = time.perf_counter() if p is not None else last
     c.close()
     print(json.dumps({"mode": a.mode, "messages": seen, "msgs_per_s": round(seen / (last - first)) if first else None}))
 

