@@ -63,11 +63,6 @@ impl<F: Real> Dense<F> {
         self.weight.ncols()
     }
 
-    /// Writes `x·W + b` into `out` (`(rows, outputs)`), reusing its memory.
-    pub fn forward_into(&self, x: ArrayView2<F>, out: ArrayViewMut2<F>) {
-        self.forward_activated_into(x, out, Activation::Identity);
-    }
-
     /// Writes `activation(x·W + b)` into `out` (`(rows, outputs)`), reusing its memory, and tells whether
     /// every pre-activation `x·W + b` was finite (a NaN or infinity in a row of `x` shows up there).
     ///
