@@ -11,6 +11,8 @@
 //! busy machine, and one thread makes the floating-point summation order — and so every trained weight —
 //! independent of the machine's core count. Callers parallelise across batches instead.
 
+use std::any::TypeId;
+
 use ndarray::{ArrayView2, ArrayViewMut2, NdFloat};
 use num_traits::FromPrimitive;
 
@@ -81,6 +83,24 @@ pub fn matmul_into<F: Real>(a: ArrayView2<F>, b: ArrayView2<F>, mut c: ArrayView
 #[inline(always)]
 pub fn vectorized<R>(work: impl FnOnce() -> R) -> R {
     pulp::Arch::new().dispatch(work)
+}
+
+/// `values` seen as f32 when the working type is f32, for the hand-vectorised kernels (which exist for
+/// f32 only; the f64 network of the gradient checks takes the plain paths). `None` for f64.
+pub fn as_f32<F: Real>(values: &[F]) -> Option<&[f32]> {
+    // SAFETY: the cast happens only when `F` is `f32`, so it restates the type the slice already has,
+    // keeping its length and lifetime.
+    (TypeId::of::<F>() == TypeId::of::<f32>()).then(|| unsafe { &*(values as *const [F] as *const [f32]) })
+}
+
+/// [`as_f32`] for a mutable slice.
+pub fn as_f32_mut<F: Real>(values: &mut [F]) -> Option<&mut [f32]> {
+    if TypeId::of::<F>() != TypeId::of::<f32>() {
+        return None;
+    }
+    // SAFETY: `F` is `f32` (checked above), so the cast restates the slice's own type, keeping its length
+    // and its unique borrow.
+    Some(unsafe { &mut *(values as *mut [F] as *mut [f32]) })
 }
 
 /// `a · b` into a new array.

@@ -13,12 +13,10 @@
 //! as `z > 0 ? z : slope * z` — the same comparison [`Activation::apply`] makes, so a NaN gives the
 //! same result on every path; ELU, tanh and sigmoid (never on a hot path) go through `apply` per value.
 
-use std::any::TypeId;
-
 use pulp::{Simd, WithSimd};
 
 use super::activation::{Activation, LEAKY_SLOPE};
-use crate::linalg::Real;
+use crate::linalg::{Real, as_f32, as_f32_mut};
 
 /// `v = activation(v + bias)` for every row of `bias.len()` values in `values`; returns whether every
 /// `v + bias` was finite.
@@ -26,11 +24,7 @@ pub fn add_bias_and_activate<F: Real>(values: &mut [F], bias: &[F], activation: 
     if bias.is_empty() {
         return true;
     }
-    if TypeId::of::<F>() == TypeId::of::<f32>() {
-        // SAFETY: `F` is `f32` (checked just above), so both slices already have this type; the casts
-        // only restate it for the compiler, keeping lengths and lifetimes.
-        let (values, bias) =
-            unsafe { (&mut *(values as *mut [F] as *mut [f32]), &*(bias as *const [F] as *const [f32])) };
+    if let (Some(values), Some(bias)) = (as_f32_mut(values), as_f32(bias)) {
         // A row width that is a multiple of the vector width is its own tile; a short tile is built on
         // the stack (a call on a few hundred rows is short enough for an allocation to show).
         let tile_len = bias.len() / gcd(bias.len(), MAX_LANES) * MAX_LANES;

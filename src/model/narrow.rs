@@ -11,12 +11,10 @@
 //! [`Pairs`]), so no lane idles. Each output is summed in a fixed order that depends only on the
 //! shapes, never on the number of rows, so a row's result does not depend on the batch it came in.
 
-use std::any::TypeId;
-
 use ndarray::{ArrayView2, ArrayViewMut2};
 use pulp::{Simd, WithSimd};
 
-use crate::linalg::Real;
+use crate::linalg::{Real, as_f32, as_f32_mut};
 
 /// Rows computed together: eight independent accumulators hide the multiply-add latency.
 const ROWS_IN_FLIGHT: usize = 8;
@@ -24,23 +22,11 @@ const ROWS_IN_FLIGHT: usize = 8;
 /// `out = x · w` through [`narrow_matmul`] when the arrays are f32, contiguous and row-major and the
 /// output is narrow enough; returns `false`, touching nothing, otherwise.
 pub fn try_narrow_product<F: Real>(x: ArrayView2<F>, w: ArrayView2<F>, mut out: ArrayViewMut2<F>) -> bool {
-    if TypeId::of::<F>() != TypeId::of::<f32>() {
-        return false;
-    }
     let (k, n) = w.dim();
-    match (x.as_slice(), w.as_slice(), out.as_slice_mut()) {
-        (Some(x), Some(w), Some(out)) => {
-            // SAFETY: `F` is `f32` (checked above), so the slices already have this type; the casts only
-            // restate it for the compiler, keeping lengths and lifetimes.
-            let (x, w, out) = unsafe {
-                (
-                    &*(x as *const [F] as *const [f32]),
-                    &*(w as *const [F] as *const [f32]),
-                    &mut *(out as *mut [F] as *mut [f32]),
-                )
-            };
-            narrow_matmul(x, w, k, n, out)
-        }
+    let x = x.as_slice().and_then(as_f32);
+    let w = w.as_slice().and_then(as_f32);
+    match (x, w, out.as_slice_mut().and_then(as_f32_mut)) {
+        (Some(x), Some(w), Some(out)) => narrow_matmul(x, w, k, n, out),
         _ => false,
     }
 }

@@ -4,10 +4,10 @@
 //! after every output of that batch is acknowledged (at-least-once; with `max_in_flight_batches` above 1
 //! a few sent batches may await their acknowledgements at once, committed strictly in order), or inside
 //! the same transaction (exactly-once, one batch per transaction). Partitions revoked by a rebalance
-//! lose their waiting messages from the batcher: those
-//! offsets were never committed, so the partitions' new owner reads them again. Shutdown (SIGINT,
-//! SIGTERM or the caller's signal) is the one cancellation path: stop consuming, finish the batch in
-//! hand, commit synchronously, checkpoint a learning model, and return.
+//! lose their waiting messages from the batcher: those offsets were never committed, so the partitions'
+//! new owner reads them again. Shutdown (SIGINT, SIGTERM or the caller's signal) is the one cancellation
+//! path: stop consuming, finish the batch in hand, commit synchronously, checkpoint a learning model, and
+//! return.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
