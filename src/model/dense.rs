@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::activation::Activation;
 use super::epilogue::add_bias_and_activate;
 use super::narrow::try_narrow_product;
-use crate::linalg::{Real, matmul_into, real};
+use super::tiled::{Finish, tiled_layer};
+use crate::linalg::{Real, as_f32, as_f32_mut, matmul_into, real};
 
 /// How a layer's weights are drawn before training. Biases always start at zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,10 +67,15 @@ impl<F: Real> Dense<F> {
     /// Writes `activation(x·W + b)` into `out` (`(rows, outputs)`), reusing its memory, and tells whether
     /// every pre-activation `x·W + b` was finite (a NaN or infinity in a row of `x` shows up there).
     ///
-    /// The product overwrites `out`; bias, finiteness probe and activation then run in one vectorised
-    /// pass while the block is still in cache (see `epilogue`). Copying the bias into every row first
-    /// and applying the activation in a second pass cost a fifth of an inference call.
+    /// Widths of 16, 32, 48 or 64 outputs on AVX-512 go through the register-tiled kernel, which
+    /// finishes each tile before storing it (see `tiled`). Otherwise the product overwrites `out`, and
+    /// bias, finiteness probe and activation run in one vectorised pass while the block is still in
+    /// cache (see `epilogue`); copying the bias into every row first and applying the activation in a
+    /// second pass had cost a fifth of an inference call.
     pub fn forward_activated_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>, activation: Activation) -> bool {
+        if let Some(clean) = self.tiled(x, out.view_mut(), Some(activation)) {
+            return clean;
+        }
         self.product_into(x, out.view_mut());
         let width = self.outputs();
         match (out.as_slice_mut(), self.bias.as_slice()) {
@@ -92,9 +98,30 @@ impl<F: Real> Dense<F> {
     pub fn product_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>) {
         // Shapes are checked here so that a caller's mistake reaches `matmul_into`'s assertion.
         let shapes_agree = x.ncols() == self.inputs() && out.dim() == (x.nrows(), self.outputs());
+        if shapes_agree && self.tiled(x, out.view_mut(), None).is_some() {
+            return;
+        }
         if !shapes_agree || !try_narrow_product(x, self.weight.view(), out.view_mut()) {
             matmul_into(x, self.weight.view(), out, false);
         }
+    }
+
+    /// The layer through the register-tiled kernel (`tiled`), when the arrays are f32, contiguous and
+    /// of a width it takes: `activation(x·W + b)` with the probe's answer, or with `None` the bare
+    /// product. `None` back means nothing was written.
+    fn tiled(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>, activation: Option<Activation>) -> Option<bool> {
+        if x.ncols() != self.inputs() || out.dim() != (x.nrows(), self.outputs()) || x.nrows() == 0 {
+            return None;
+        }
+        let x = x.to_slice().and_then(as_f32)?;
+        let weight = self.weight.as_slice().and_then(as_f32)?;
+        let bias = self.bias.as_slice().and_then(as_f32)?;
+        let out = out.as_slice_mut().and_then(as_f32_mut)?;
+        let finish = match activation {
+            Some(activation) => Finish::Store { bias: Some(bias), activation, out },
+            None => Finish::Store { bias: None, activation: Activation::Identity, out },
+        };
+        tiled_layer(x, weight, self.inputs(), self.outputs(), finish)
     }
 
     /// `x·W + b` into a new array.

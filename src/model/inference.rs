@@ -23,6 +23,7 @@ use super::autoencoder::{Autoencoder, ScoreDetails};
 use super::dense::Dense;
 use super::params::{Sparsity, Variant};
 use super::regularizer::top_k_mask;
+use super::tiled::{self, Finish, tiled_layer};
 use crate::blocks::{CHUNK_ROWS, in_blocks};
 use crate::error::{AutoencError, Result};
 use crate::linalg::vectorized;
@@ -45,6 +46,9 @@ enum Decode {
     Yes,
     /// Run the decoder but leave the output layer's bias (and identity activation) to the caller.
     WithoutOutputBias,
+    /// Run the decoder up to the output layer and hand over that layer's input in place of the
+    /// reconstruction: the caller runs the output layer itself (the fused scorer in `tiled`).
+    UpToOutput,
 }
 
 fn view_mut(buffer: &mut Vec<f32>, rows: usize, cols: usize) -> ArrayViewMut2<'_, f32> {
@@ -323,7 +327,11 @@ impl Autoencoder {
             // The layers after the first, without collecting them: a call on a few hundred rows is
             // short enough for allocations to show.
             let decoder = &self.network.decoder;
-            let decoder_layers = if decode == Decode::No { 0 } else { decoder.layers.len() };
+            let decoder_layers = match decode {
+                Decode::No => 0,
+                Decode::UpToOutput => decoder.layers.len() - 1,
+                Decode::Yes | Decode::WithoutOutputBias => decoder.layers.len(),
+            };
             let code_layers = path.rest.len();
             let layer_count = code_layers + decoder_layers;
             let layers = path
@@ -347,7 +355,11 @@ impl Autoencoder {
                 width = layer.outputs();
             }
             let code = view(&buffers[code_index], n, self.latent_size());
-            let reconstruction = (decode != Decode::No).then(|| view(&buffers[layer_count], n, self.n_features()));
+            let handed_over = match decode {
+                Decode::UpToOutput => decoder.layers.last().map_or(self.n_features(), Dense::inputs),
+                _ => self.n_features(),
+            };
+            let reconstruction = (decode != Decode::No).then(|| view(&buffers[layer_count], n, handed_over));
             Ok(then(code, reconstruction, &suspect))
         })
     }
@@ -433,14 +445,43 @@ impl Autoencoder {
         // With an identity output the scorer adds the output bias itself, in the pass that compares
         // against the input, instead of the layer making one more pass over the reconstruction. The
         // sum `product + bias` is rounded the same way in either place, so the scores are the same.
+        // Where the tiled kernel takes the output layer, it scores each tile straight from its
+        // registers and the reconstruction is never stored.
         let fused_bias = self.output_bias_for_scoring();
-        let decode = if fused_bias.is_some() { Decode::WithoutOutputBias } else { Decode::Yes };
+        let output_layer = self.network.decoder.layers.last().expect("a decoder has at least one layer");
+        let in_registers = fused_bias.is_some() && tiled::takes(output_layer.outputs());
+        let decode = match (in_registers, fused_bias.is_some()) {
+            (true, _) => Decode::UpToOutput,
+            (false, true) => Decode::WithoutOutputBias,
+            (false, false) => Decode::Yes,
+        };
         let zeros = vec![0.0f32; if fused_bias.is_some() { 0 } else { self.n_features() }];
         let output_bias = fused_bias.unwrap_or(&zeros);
         let (mut scores, suspect) =
-            self.forward_raw(rows, decode, |_, recon, suspect| {
-                let recon = recon.expect("decoded");
+            self.forward_raw(rows, decode, |_, handed, suspect| {
+                let handed = handed.expect("decoded");
                 let mut scores = Array1::zeros(rows.nrows());
+                if in_registers && suspect.is_empty() {
+                    let slices =
+                        (handed.as_slice(), output_layer.weight.as_slice(), rows.as_slice(), scores.as_slice_mut());
+                    if let (Some(h), Some(w), Some(raw), Some(out)) = slices {
+                        let finish = Finish::Score { bias: output_bias, raw, offset, inverse, scores: out };
+                        if tiled_layer(h, w, output_layer.inputs(), output_layer.outputs(), finish).is_some() {
+                            return (scores, Vec::new());
+                        }
+                    }
+                }
+                // Rows with missing values (or an input not laid out in rows): the output layer's
+                // product, without its bias, for the general comparison below.
+                let product;
+                let recon = if in_registers {
+                    let mut unbiased = Array2::zeros((rows.nrows(), output_layer.outputs()));
+                    output_layer.product_into(handed, unbiased.view_mut());
+                    product = unbiased;
+                    product.view()
+                } else {
+                    handed
+                };
                 match (recon.as_slice(), rows.as_slice(), scores.as_slice_mut()) {
                     (Some(r), Some(x), Some(out)) if suspect.is_empty() => pulp::Arch::new()
                         .dispatch(CompleteRowScores { unbiased: r, output_bias, raw: x, offset, inverse, scores: out }),

@@ -12,3 +12,4 @@ mod narrow;
 pub mod network;
 pub mod params;
 pub mod regularizer;
+mod tiled;
