@@ -15,6 +15,7 @@ use serde_json::value::RawValue;
 
 use super::config::{InputFormat, StreamConfig};
 use super::encode::OUTPUT_FIELDS;
+use super::json_features::{FastRead, Layout, read_features};
 use crate::io::table::{FeatureSelection, feature_matrix};
 
 /// Why a message could not be scored; the `code` goes into the dead letter's headers and the metrics.
@@ -76,6 +77,9 @@ pub struct Decoder {
     csv_columns: Vec<String>,
     /// For each feature, its position in a CSV line.
     csv_positions: Vec<usize>,
+    /// For the one-pass JSON reader; `None` when feature names repeat (only the full reader fills
+    /// every position of a repeated name).
+    json_layout: Option<Layout>,
 }
 
 #[derive(Deserialize)]
@@ -103,7 +107,16 @@ impl Decoder {
         } else {
             Vec::new()
         };
+        let json_layout = match &config.features_field {
+            Some(field) => Some(Layout::Array { field: field.clone() }),
+            None => {
+                let positions: HashMap<String, usize> =
+                    fields.iter().enumerate().map(|(j, name)| (name.clone(), j)).collect();
+                (positions.len() == fields.len()).then_some(Layout::Fields { positions })
+            }
+        };
         Ok(Self {
+            json_layout,
             format: config.input_format,
             fields,
             features_field: config.features_field.clone(),
@@ -129,7 +142,21 @@ impl Decoder {
         }
     }
 
+    /// A healthy message in one pass (`json_features`); anything unusual through the full reader.
     fn decode_json(&self, payload: &[u8], expected: usize) -> Result<Decoded, BadInput> {
+        // As in the full reader: an array must hold `expected` values, named fields give one per name.
+        let width = |layout: &Layout| if let Layout::Array { .. } = layout { expected } else { self.width() };
+        if let Some(layout) = &self.json_layout
+            && let Some(FastRead { values, splice }) = read_features(payload, layout, width(layout))
+        {
+            return Ok(Decoded { values, rows: 1, record: InputRecord::Json { splice } });
+        }
+        self.decode_json_fully(payload, expected)
+    }
+
+    /// The full reader: every top-level field borrowed as raw text, then the features parsed, naming
+    /// the field at fault when something is wrong.
+    fn decode_json_fully(&self, payload: &[u8], expected: usize) -> Result<Decoded, BadInput> {
         let unparseable = |detail: String| BadInput::Unparseable { format: "JSON", detail };
         let TopLevel(object) = serde_json::from_slice(payload).map_err(|e| unparseable(e.to_string()))?;
         let splice = !OUTPUT_FIELDS.iter().any(|name| object.contains_key(*name));
@@ -305,6 +332,46 @@ mod tests {
         assert_eq!(d.decode(br#"{"f": [1, 2, 3]}"#, 2).unwrap_err(), BadInput::WrongDimension { expected: 2, got: 3 });
         assert_eq!(d.decode(br#"{"g": [1, 2]}"#, 2).unwrap_err().code(), "no_features");
         assert_eq!(d.decode(br#"{"f": "1,2"}"#, 2).unwrap_err().code(), "non_numeric");
+    }
+
+    /// The one-pass reader takes healthy messages and gives exactly the full reader's values.
+    #[test]
+    fn one_pass_and_full_reader_agree() {
+        let payloads: Vec<String> = (0..200)
+            .map(|i| {
+                let a = ((i * 7919) % 1000) as f64 / 7.0 - 70.0;
+                let b = (i as f64 + 0.5).powi(7) * if i % 2 == 0 { 1.0 } else { -1e-30 };
+                match i % 4 {
+                    0 => format!(r#"{{"id": {i}, "f": [{a}, {b:e}], "note": "row {i}"}}"#),
+                    1 => format!(r#"{{"f": [{a:.3}, null], "score": {b}}}"#),
+                    2 => format!(r#"{{"a": {a}, "b": {b:e}, "nested": {{"f": [1]}}}}"#),
+                    _ => format!(r#"{{"b": {i}, "extra": [true, null]}}"#),
+                }
+            })
+            .collect();
+        for (layout_field, decoder) in
+            [(true, decoder(InputFormat::Json, Some("f"))), (false, decoder(InputFormat::Json, None))]
+        {
+            for payload in &payloads {
+                let fast = decoder.decode(payload.as_bytes(), 2);
+                let full = decoder.decode_json_fully(payload.as_bytes(), 2);
+                let layout = decoder.json_layout.as_ref().unwrap();
+                let taken = read_features(payload.as_bytes(), layout, 2).is_some();
+                match (fast, full) {
+                    (Ok(fast), Ok(full)) => {
+                        assert!(taken, "a message the full reader accepts is read in one pass: {payload}");
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&fast.values), bits(&full.values), "{payload}");
+                        let splice = |r: &InputRecord| matches!(r, InputRecord::Json { splice: true });
+                        assert_eq!(splice(&fast.record), splice(&full.record), "{payload}");
+                    }
+                    (Err(fast), Err(full)) => assert_eq!(fast, full, "{payload}"),
+                    (fast, full) => {
+                        panic!("{payload}: one pass {fast:?}, full {full:?} (array layout: {layout_field})")
+                    }
+                }
+            }
+        }
     }
 
     #[test]

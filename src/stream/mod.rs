@@ -16,6 +16,7 @@ pub mod config;
 pub mod context;
 pub mod decode;
 pub mod encode;
+mod json_features;
 pub mod metrics;
 pub mod model_source;
 pub mod pipeline;
