@@ -4,6 +4,11 @@
 //! whichever door: CLI, SQL, DataFrame, stream) asks. Across batch sizes a row's numbers agree to f32
 //! precision but not always to the last bit: the matrix kernel blocks a 1-row product differently
 //! from an 8192-row one, and so sums in another order.
+//!   Layers the register-tiled kernel takes (16–64 outputs on AVX-512, see `tiled`) are exempt: each
+//!   row's sums depend on that row alone.
+//! - Scoring with an identity output layer never writes the reconstruction when the tiled kernel takes
+//!   that layer: it compares each tile with its input rows in registers (`Decode::UpToOutput`). Chunks
+//!   with missing values take the general path, which gives the same bits for their complete rows.
 //! - The scaler is folded into the first layer (`W' = diag(1/scale) W`, `b' = b - (offset/scale) W`),
 //!   so raw rows go straight into the first matrix product without a scaling pass.
 //! - Intermediate activations live in per-thread scratch buffers reused across calls. Fresh
