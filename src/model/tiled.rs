@@ -346,9 +346,8 @@ mod tests {
         if !avx512() {
             return;
         }
-        for n in WIDTHS {
+        for (n, k) in WIDTHS.into_iter().flat_map(|n| [(n, 8), (n, 33)]) {
             for rows in [1usize, 6, 7, 25] {
-                let k = 8;
                 let (h, w, bias) = (values(rows * k, 7), values(k * n, 8), values(n, 9));
                 let raw = values(rows * n, 10);
                 let offset = values(n, 11);
@@ -384,6 +383,20 @@ mod tests {
         let finish = Finish::Store { bias: Some(&[0.0; 15]), activation: Activation::Identity, out: &mut out[..16] };
         assert_eq!(tiled_layer(&[1.0; 2], &[1.0; 32], 2, 16, finish), None);
         assert!(out.iter().all(|&v| v == 7.0));
+        // A score whose input rows, scaler or score slots do not match the shapes.
+        let (bias, raw, offset, inverse) = ([0.0f32; 16], [1.0f32; 32], [0.0f32; 16], [1.0f32; 16]);
+        for (raw_len, offset_len, scores_len) in [(31, 16, 2), (32, 15, 2), (32, 16, 3)] {
+            let mut scores = vec![7.0f64; scores_len];
+            let finish = Finish::Score {
+                bias: &bias,
+                raw: &raw[..raw_len],
+                offset: &offset[..offset_len],
+                inverse: &inverse[..offset_len],
+                scores: &mut scores,
+            };
+            assert_eq!(tiled_layer(&[1.0; 4], &[1.0; 32], 2, 16, finish), None);
+            assert!(scores.iter().all(|&v| v == 7.0));
+        }
         assert!(!takes(8) && !takes(80) && !takes(0));
     }
 }

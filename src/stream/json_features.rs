@@ -1,5 +1,5 @@
 //! The features of a well-formed JSON message in one pass: the object is walked once, the feature
-//! values are parsed straight into f32 and every other field is skipped (checked, not kept).
+//! values are parsed straight into f32 and every other field is only checked (borrowed as raw text).
 //!
 //! `Decoder::decode_json` used to borrow every top-level field as raw text first and parse the feature
 //! text again afterwards; on the benchmark's messages (64 floats) reading them twice was most of the
@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::fmt;
 
 use serde::Deserializer;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::encode::OUTPUT_FIELDS;
 
@@ -91,7 +92,10 @@ impl<'de> Visitor<'de> for Message<'_> {
                     }
                 }
                 _ => {
-                    map.next_value::<IgnoredAny>()?;
+                    // Borrowed as raw text, as the full reader does, rather than skipped as
+                    // `IgnoredAny`: that also checks the field's strings are UTF-8, which skipping
+                    // does not, and a message the full reader refuses must not get through here.
+                    map.next_value::<&RawValue>()?;
                 }
             }
         }
@@ -185,6 +189,10 @@ mod tests {
         }
         for payload in [r#"{"a": "high", "b": 1}"#, r#"{"a": 1e39}"#, r#"{"a": 1, "a": 2}"#, r#"{"x": 1}"#, "{"] {
             assert_eq!(read(payload, &fields()), None, "{payload}");
+        }
+        // Bytes that are not UTF-8 inside another field's string, at the top or nested.
+        for payload in [&b"{\"f\": [1, 2], \"note\": \"\xff\xfe\"}"[..], b"{\"f\": [1, 2], \"n\": [\"\xc3\"]}"] {
+            assert_eq!(read_features(payload, &array(), 2), None, "{}", String::from_utf8_lossy(payload));
         }
     }
 }
