@@ -80,6 +80,22 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
     a
 }
 
+/// ReLU and leaky ReLU of one vector as `z > 0 ? z : slope * z` — the comparison
+/// [`Activation::apply`] makes, so a NaN ends up the same way on every path; any other activation is
+/// left to the caller (the identity here). Shared by this pass and the tiled kernel.
+#[inline(always)]
+pub(super) fn activate_vector<S: Simd>(simd: S, activation: Activation, z: S::f32s) -> S::f32s {
+    let zero = simd.splat_f32s(0.0);
+    match activation {
+        Activation::Relu => simd.select_f32s(simd.greater_than_f32s(z, zero), z, zero),
+        Activation::LeakyRelu => {
+            let slope = simd.splat_f32s(LEAKY_SLOPE as f32);
+            simd.select_f32s(simd.greater_than_f32s(z, zero), z, simd.mul_f32s(z, slope))
+        }
+        _ => z,
+    }
+}
+
 /// The vector pass; ELU, tanh and sigmoid are run as identity here and applied afterwards.
 struct Epilogue<'a> {
     values: &'a mut [f32],
@@ -92,13 +108,10 @@ impl WithSimd for Epilogue<'_> {
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, simd: S) -> bool {
-        let zero = simd.splat_f32s(0.0);
-        let slope = simd.splat_f32s(LEAKY_SLOPE as f32);
+        // One closure per activation, so the choice is made once per call, not once per vector.
         match self.activation {
-            Activation::Relu => self.run(simd, |z| simd.select_f32s(simd.greater_than_f32s(z, zero), z, zero)),
-            Activation::LeakyRelu => {
-                self.run(simd, |z| simd.select_f32s(simd.greater_than_f32s(z, zero), z, simd.mul_f32s(z, slope)))
-            }
+            Activation::Relu => self.run(simd, |z| activate_vector(simd, Activation::Relu, z)),
+            Activation::LeakyRelu => self.run(simd, |z| activate_vector(simd, Activation::LeakyRelu, z)),
             _ => self.run(simd, |z| z),
         }
     }

@@ -17,7 +17,7 @@
 //! or on its place in a tile. A short last tile repeats its last row in the unused slots and stores
 //! nothing for them. Other CPUs and shapes fall back to `gemm` plus `epilogue`.
 
-use super::activation::{Activation, LEAKY_SLOPE};
+use super::activation::Activation;
 
 /// Values in one AVX-512 register of f32.
 pub const LANES: usize = 16;
@@ -119,13 +119,13 @@ impl<const R: usize, const C: usize> pulp::NullaryFnOnce for Tiles<'_, '_, R, C>
 
     #[inline(always)]
     fn call(self) -> bool {
+        use super::epilogue::activate_vector;
         use pulp::{Simd, f32x16, x86::V4};
         let Tiles { v4: simd, x, w, k, finish } = self;
         let n = C * LANES;
         let rows = x.len() / k;
         let (weights, _) = V4::as_simd_f32s(w);
         let zero = simd.splat_f32s(0.0);
-        let slope = simd.splat_f32s(LEAKY_SLOPE as f32);
         let load = |values: &[f32], c: usize| -> f32x16 { V4::as_simd_f32s(values).0[c] };
         let mut probe = zero;
         let mut first = 0;
@@ -149,14 +149,7 @@ impl<const R: usize, const C: usize> pulp::NullaryFnOnce for Tiles<'_, '_, R, C>
                             let z = simd.add_f32s(a, b);
                             // `z * 0` is 0 unless z is NaN or infinite; the probe sums them.
                             probe = simd.add_f32s(probe, simd.mul_f32s(z, zero));
-                            // The comparison `Activation::apply` makes, so a NaN ends up the same way.
-                            *t = match activation {
-                                Activation::Relu => simd.select_f32s(simd.greater_than_f32s(z, zero), z, zero),
-                                Activation::LeakyRelu => {
-                                    simd.select_f32s(simd.greater_than_f32s(z, zero), z, simd.mul_f32s(z, slope))
-                                }
-                                _ => z,
-                            };
+                            *t = activate_vector(simd, *activation, z);
                         }
                     }
                 }
