@@ -76,7 +76,7 @@ impl<F: Real> Dense<F> {
         if let Some(clean) = self.tiled(x, out.view_mut(), Some(activation)) {
             return clean;
         }
-        self.product_into(x, out.view_mut());
+        self.general_product_into(x, out.view_mut());
         let width = self.outputs();
         match (out.as_slice_mut(), self.bias.as_slice()) {
             (Some(values), Some(bias)) if width > 0 => add_bias_and_activate(values, bias, activation),
@@ -96,11 +96,16 @@ impl<F: Real> Dense<F> {
 
     /// Writes the product `x·W` alone into `out` (`(rows, outputs)`), without the bias.
     pub fn product_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>) {
+        if self.tiled(x, out.view_mut(), None).is_none() {
+            self.general_product_into(x, out);
+        }
+    }
+
+    /// The product without the tiled kernel: the narrow kernel for outputs of at most one register,
+    /// `gemm` otherwise.
+    fn general_product_into(&self, x: ArrayView2<F>, mut out: ArrayViewMut2<F>) {
         // Shapes are checked here so that a caller's mistake reaches `matmul_into`'s assertion.
         let shapes_agree = x.ncols() == self.inputs() && out.dim() == (x.nrows(), self.outputs());
-        if shapes_agree && self.tiled(x, out.view_mut(), None).is_some() {
-            return;
-        }
         if !shapes_agree || !try_narrow_product(x, self.weight.view(), out.view_mut()) {
             matmul_into(x, self.weight.view(), out, false);
         }
