@@ -3,9 +3,8 @@
 //! One forward primitive serves every method, so a batch gets the same numbers whichever method (and
 //! whichever door: CLI, SQL, DataFrame, stream) asks. Across batch sizes a row's numbers agree to f32
 //! precision but not always to the last bit: the matrix kernel blocks a 1-row product differently
-//! from an 8192-row one, and so sums in another order.
-//!   Layers the register-tiled kernel takes (16–64 outputs on AVX-512, see `tiled`) are exempt: each
-//!   row's sums depend on that row alone.
+//! from an 8192-row one, and so sums in another order. Layers the register-tiled kernel takes (16–64
+//! outputs on AVX-512, see `tiled`) are exempt: each row's sums depend on that row alone.
 //! - Scoring with an identity output layer never writes the reconstruction when the tiled kernel takes
 //!   that layer: it compares each tile with its input rows in registers (`Decode::UpToOutput`). Chunks
 //!   with missing values take the general path, which gives the same bits for their complete rows.
@@ -334,7 +333,7 @@ impl Autoencoder {
             let decoder = &self.network.decoder;
             let decoder_layers = match decode {
                 Decode::No => 0,
-                Decode::UpToOutput => decoder.layers.len() - 1,
+                Decode::UpToOutput => decoder.layers.len().saturating_sub(1),
                 Decode::Yes | Decode::WithoutOutputBias => decoder.layers.len(),
             };
             let code_layers = path.rest.len();
