@@ -44,9 +44,7 @@ pub fn add_bias_and_activate<F: Real>(values: &mut [F], bias: &[F], activation: 
             &on_heap[..]
         };
         let clean = pulp::Arch::new().dispatch(Epilogue { values: &mut *values, tile, activation });
-        if !matches!(activation, Activation::Identity | Activation::Relu | Activation::LeakyRelu) {
-            values.iter_mut().for_each(|v| *v = activation.apply(*v));
-        }
+        apply_unvectorised(values, activation);
         return clean;
     }
     // f64: gradient checks only, where clarity beats speed.
@@ -93,6 +91,15 @@ pub(super) fn activate_vector<S: Simd>(simd: S, activation: Activation, z: S::f3
             simd.select_f32s(simd.greater_than_f32s(z, zero), z, simd.mul_f32s(z, slope))
         }
         _ => z,
+    }
+}
+
+/// Applies, value by value, an activation that [`activate_vector`] leaves to its caller (ELU, tanh,
+/// sigmoid) to values the vector pass has finished; does nothing for the others. Those activations
+/// are never on a hot path, and this keeps them on `Activation::apply`'s exact definition.
+pub(super) fn apply_unvectorised(values: &mut [f32], activation: Activation) {
+    if !matches!(activation, Activation::Identity | Activation::Relu | Activation::LeakyRelu) {
+        values.iter_mut().for_each(|v| *v = activation.apply(*v));
     }
 }
 

@@ -145,6 +145,24 @@ fn check_scores_finite(scores: ArrayView1<f64>, at: usize) -> Result<()> {
     }
 }
 
+/// One register of a row's score: `acc + e * e` with `e = (product + bias) - (raw - offset) * inverse`,
+/// the operations `row_score` makes in each lane. The vector scorer below and the tiled kernel's fused
+/// scorer both go through here, so neither can drift from `row_score`'s bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn add_squared_error<S: pulp::Simd>(
+    simd: S,
+    acc: S::f32s,
+    product: S::f32s,
+    bias: S::f32s,
+    raw: S::f32s,
+    offset: S::f32s,
+    inverse: S::f32s,
+) -> S::f32s {
+    let error = simd.sub_f32s(simd.add_f32s(product, bias), simd.mul_f32s(simd.sub_f32s(raw, offset), inverse));
+    simd.add_f32s(acc, simd.mul_f32s(error, error))
+}
+
 /// The arguments of [`complete_row_scores`], run with explicit AVX-512 vectors when the CPU has them.
 struct CompleteRowScores<'a> {
     unbiased: &'a [f32],
@@ -178,27 +196,17 @@ impl pulp::WithSimd for CompleteRowScores<'_> {
         let tail_bias = simd.partial_load_f32s(&output_bias[full..d]);
         let tail_offset = simd.partial_load_f32s(&offset[full..d]);
         let tail_inverse = simd.partial_load_f32s(&inverse[full..d]);
-        let error = |r: S::f32s, b: S::f32s, x: S::f32s, o: S::f32s, v: S::f32s| -> S::f32s {
-            simd.sub_f32s(simd.add_f32s(r, b), simd.mul_f32s(simd.sub_f32s(x, o), v))
-        };
         for ((score, r), x) in scores.iter_mut().zip(unbiased.chunks_exact(d)).zip(raw.chunks_exact(d)) {
             let (r_v, r_tail) = S::as_simd_f32s(r);
             let (x_v, x_tail) = S::as_simd_f32s(x);
             let mut acc = simd.splat_f32s(0.0);
             for ((((&r, &x), &b), &o), &v) in r_v.iter().zip(x_v).zip(bias).zip(offset_v).zip(inverse_v) {
-                let e = error(r, b, x, o, v);
-                acc = simd.add_f32s(acc, simd.mul_f32s(e, e));
+                acc = add_squared_error(simd, acc, r, b, x, o, v);
             }
             if full < d {
                 // Padding lanes load as 0 and add 0 * 0 to lanes that hold +0 or more: no change.
-                let e = error(
-                    simd.partial_load_f32s(r_tail),
-                    tail_bias,
-                    simd.partial_load_f32s(x_tail),
-                    tail_offset,
-                    tail_inverse,
-                );
-                acc = simd.add_f32s(acc, simd.mul_f32s(e, e));
+                let (r, x) = (simd.partial_load_f32s(r_tail), simd.partial_load_f32s(x_tail));
+                acc = add_squared_error(simd, acc, r, tail_bias, x, tail_offset, tail_inverse);
             }
             *score = simd.reduce_sum_f32s(acc) as f64 / d as f64;
         }

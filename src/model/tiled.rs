@@ -18,6 +18,8 @@
 //! nothing for them. Other CPUs and shapes fall back to `gemm` plus `epilogue`.
 
 use super::activation::Activation;
+#[cfg(target_arch = "x86_64")]
+use super::epilogue::apply_unvectorised;
 
 /// Values in one AVX-512 register of f32.
 pub const LANES: usize = 16;
@@ -80,15 +82,6 @@ fn run(_: &[f32], _: &[f32], _: usize, _: usize, _: Finish) -> Option<bool> {
 #[cfg(target_arch = "x86_64")]
 fn run(x: &[f32], w: &[f32], k: usize, n: usize, finish: Finish) -> Option<bool> {
     let v4 = pulp::x86::V4::try_new()?;
-    // Deferred activations (ELU, tanh, sigmoid) are applied per value after the vector pass.
-    let deferred = match &finish {
-        Finish::Store { bias: Some(_), activation, .. }
-            if !matches!(activation, Activation::Identity | Activation::Relu | Activation::LeakyRelu) =>
-        {
-            Some(*activation)
-        }
-        _ => None,
-    };
     // Tiles of 24 accumulators: 24 rows of one register, 12 of two, 8 of three, 6 of four.
     let mut finish = finish;
     let clean = match n / LANES {
@@ -97,8 +90,8 @@ fn run(x: &[f32], w: &[f32], k: usize, n: usize, finish: Finish) -> Option<bool>
         3 => v4.vectorize(Tiles::<8, 3> { v4, x, w, k, finish: &mut finish }),
         _ => v4.vectorize(Tiles::<6, 4> { v4, x, w, k, finish: &mut finish }),
     };
-    if let (Some(activation), Finish::Store { out, .. }) = (deferred, finish) {
-        out.iter_mut().for_each(|v| *v = activation.apply(*v));
+    if let Finish::Store { bias: Some(_), activation, out } = finish {
+        apply_unvectorised(out, activation);
     }
     Some(clean)
 }
@@ -120,6 +113,7 @@ impl<const R: usize, const C: usize> pulp::NullaryFnOnce for Tiles<'_, '_, R, C>
     #[inline(always)]
     fn call(self) -> bool {
         use super::epilogue::activate_vector;
+        use super::inference::add_squared_error;
         use pulp::{Simd, f32x16, x86::V4};
         let Tiles { v4: simd, x, w, k, finish } = self;
         let n = C * LANES;
@@ -161,9 +155,7 @@ impl<const R: usize, const C: usize> pulp::NullaryFnOnce for Tiles<'_, '_, R, C>
                         let (input, _) = V4::as_simd_f32s(&raw[(first + i) * n..(first + i + 1) * n]);
                         let mut sum = zero;
                         for c in 0..C {
-                            let scaled = simd.mul_f32s(simd.sub_f32s(input[c], offset[c]), inverse[c]);
-                            let error = simd.sub_f32s(simd.add_f32s(slot[c], bias[c]), scaled);
-                            sum = simd.add_f32s(sum, simd.mul_f32s(error, error));
+                            sum = add_squared_error(simd, sum, slot[c], bias[c], input[c], offset[c], inverse[c]);
                         }
                         scores[first + i] = simd.reduce_sum_f32s(sum) as f64 / n as f64;
                     }
