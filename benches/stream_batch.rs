@@ -15,8 +15,11 @@ use autoenc::stream::scorer::{BatchContext, process_batch};
 fn messages(n: usize) -> Vec<OwnedMessage> {
     (0..n)
         .map(|i| {
-            let features: Vec<String> =
-                (0..64).map(|j| format!("{:.6}", ((i * 31 + j * 17) % 97) as f32 / 13.0 - 3.5)).collect();
+            // Full-precision doubles, as the benchmark's producer writes them (Python's json.dumps of a
+            // float64: 16-17 significant digits), so the parsing cost is the real one.
+            let features: Vec<String> = (0..64)
+                .map(|j| format!("{:?}", (((i * 31 + j * 17) % 97) as f64 / 13.0 - 3.5) * std::f64::consts::E))
+                .collect();
             let payload = format!("{{\"id\":{i},\"ts\":1764190000.123,\"features\":[{}]}}", features.join(","));
             OwnedMessage::new(
                 Some(payload.into_bytes()),

@@ -392,6 +392,81 @@ mod tests {
         }
     }
 
+    /// The one-pass reader parses numbers with its own parser (fast-float2), the full reader with
+    /// serde_json: the two must give the same bits for every number, the hard ones first — 17-digit
+    /// shortest representations, halfway cases, subnormals, f32's overflow edge, integers beyond u64,
+    /// -0 — then random decimals of 1 to 25 digits and exponents across f64's whole range.
+    #[test]
+    fn one_pass_and_full_reader_parse_numbers_alike() {
+        use rand::{Rng, SeedableRng};
+        let mut numbers: Vec<String> = [
+            "0",
+            "-0",
+            "-0.0",
+            "0e5",
+            "1E+2",
+            "1e-2",
+            "12345678901234567890123",
+            "-9223372036854775809",
+            "18446744073709551615",
+            "18446744073709551616",
+            "9007199254740993",
+            "2.2250738585072011e-308",
+            "4.9e-324",
+            "1e-400",
+            "1.401298464324817e-45",
+            "7.006492321624085e-46",
+            "3.4028235e38",
+            "3.4028235677973366e38",
+            "-0.12345678901234567",
+            "0.30000000000000004",
+            "1.00000005960464477539062",
+            "1.000000059604644775390625",
+            "1.00000005960464477539063",
+            "1.0000000596046448",
+            "0.1e1",
+            "123456789e-20",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut rng = rand_pcg::Pcg64::seed_from_u64(7);
+        for _ in 0..3000 {
+            let shortest = f64::from_bits(rng.random::<u64>() >> 2);
+            if shortest.is_finite() {
+                numbers.push(format!("{shortest:?}"));
+                numbers.push(format!("{shortest:.17e}"));
+            }
+            let digits: String =
+                (0..rng.random_range(1..26)).map(|_| char::from(b'0' + rng.random_range(0..10))).collect();
+            let sign = if rng.random::<bool>() { "-" } else { "" };
+            numbers.push(format!("{sign}0.{digits}e{}", rng.random_range(-330..330)));
+            let single = f32::from_bits(rng.random::<u32>() >> 1);
+            if single.is_finite() {
+                numbers.push(format!("{single:e}"));
+            }
+        }
+        let (array, fields) = (decoder(InputFormat::Json, Some("f")), decoder(InputFormat::Json, None));
+        let mut compared = 0;
+        for x in &numbers {
+            for (d, payload) in
+                [(&array, format!("{{\"f\": [ {x} ,\n{x}]}}")), (&fields, format!("{{\"a\":{x} , \"b\": {x}}}"))]
+            {
+                let full = d.decode_json_fully(payload.as_bytes(), 2);
+                let read = read_features(payload.as_bytes(), d.json_layout.as_ref().unwrap(), 2);
+                match (read, full) {
+                    (Some(read), Ok(full)) => {
+                        compared += 1;
+                        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&read.values), bits(&full.values), "{payload}");
+                    }
+                    (None, Err(_)) => {}
+                    (read, full) => panic!("{payload}: one-pass {read:?}, full reader {full:?}"),
+                }
+            }
+        }
+        assert!(compared > 15_000, "only {compared} numbers were read by both");
+    }
+
     #[test]
     fn json_bad_messages_have_reasons() {
         let d = decoder(InputFormat::Json, None);
