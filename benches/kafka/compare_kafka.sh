@@ -108,3 +108,24 @@ import json, sys
 r = json.loads(sys.stdin.read())
 print("  verify: distinct", r["distinct_keys"], "duplicates", r["duplicates"], "missing", r["missing"],
       "flagged", r["flagged"], "true positives", r["flagged_true_pos"])'
+# The mean size of an input and of an output message (the first 2000 of each topic): the outputs carry
+# the input plus the result fields, and broker_ceiling.sh pads its Rust forwarder's copies by the
+# difference (EXTRA_BYTES) to measure what moving messages of these sizes costs.
+timeout 60 "$PY" - "127.0.0.1:$PORT" <<'PYEOF'
+import sys
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+def mean_size(topic, n=2000):
+    # Partitions assigned directly (no group to join): the first messages of each of the 4 partitions.
+    c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": "sizes", "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(4)])
+    sizes = []
+    while len(sizes) < n:
+        batch = c.consume(num_messages=n - len(sizes), timeout=5)
+        if not batch:
+            break
+        sizes += [len(m.value()) for m in batch if m.error() is None]
+    c.close()
+    return sum(sizes) / max(len(sizes), 1)
+i, o = mean_size("in"), mean_size("out")
+print(f"  message size: input {i:.0f} bytes, output {o:.0f} bytes (+{o - i:.0f})")
+PYEOF
