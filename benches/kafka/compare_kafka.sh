@@ -82,7 +82,8 @@ timeout 300 "$PY" "$SHARED/bench/kafka/py_consumer_bench.py" --phase produce $B 
   --metrics-addr 127.0.0.1:$MPORT ${STREAM_EXTRA:-} 2>"$work/stream.log" &
 SPID=$!
 BROKER=$(pgrep -P "$TPID" | head -1 || true); BROKER=${BROKER:-$TPID}
-cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICKS=$(getconf CLK_TCK)
+cpu_s() { awk -v t="$TICKS" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 broker_before=$(cpu_s "$BROKER")
 deadline=$((SECONDS + 600))
 while ((SECONDS < deadline)); do
@@ -96,7 +97,7 @@ done
 AUTOENC_PID=$(pgrep -P "$SPID" | head -1 || true)
 if [ -n "$AUTOENC_PID" ]; then
   for task in /proc/$AUTOENC_PID/task/*; do
-    echo "$(cat "$task/comm" 2>/dev/null | tr ' ' '_') $(awk '{print ($14 + $15) / 100}' "$task/stat" 2>/dev/null)"
+    echo "$(cat "$task/comm" 2>/dev/null | tr ' ' '_') $(awk -v t="$TICKS" '{print ($14 + $15) / t}' "$task/stat" 2>/dev/null)"
   done | awk '{ name = $1; sub(/[0-9]+$/, "", name); cpu[name] += $2 } END { for (n in cpu) if (cpu[n] > 0.05) printf "  threads %-20s %.2f s CPU\n", n, cpu[n] }' | sort -k3 -rn
 fi
 echo "  broker CPU during the run: $(awk -v a="$broker_before" -v b="$(cpu_s "$BROKER")" 'BEGIN{printf "%.2f", b - a}') s"

@@ -122,9 +122,6 @@ fn parse_array(text: &str, width: usize) -> Option<Vec<f32>> {
     }
     at = skip_whitespace(bytes, at + 1);
     let mut values = Vec::with_capacity(width);
-    if bytes.get(at) == Some(&b']') {
-        return (width == 0).then_some(values);
-    }
     loop {
         let (value, used) = parse_element(&bytes[at..])?;
         if values.len() == width {
@@ -167,7 +164,7 @@ fn parse_element(bytes: &[u8]) -> Option<(f32, usize)> {
 /// counting an exponent past 65,536, so a number written with tens of thousands of leading zeros and
 /// an exponent to match (`0.000…15e655360`, 1.5) would come out as 0 here; serde_json counts it
 /// exactly. No feature value a producer writes is anywhere near this long (a double needs 24 bytes).
-const MAX_NUMBER_LEN: usize = 100;
+pub(super) const MAX_NUMBER_LEN: usize = 100;
 
 /// The index of the first byte from `at` on that is not JSON whitespace.
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
@@ -214,6 +211,7 @@ mod tests {
             r#"[1, 2]"#,                     // not an object
             r#"{"f": [1, 2, 3]}"#,           // too many
             r#"{"f": [1]}"#,                 // too few
+            r#"{"f": []}"#,                  // none
             r#"{"f": [1, "2"]}"#,            // not a number
             r#"{"f": [1, 1e39]}"#,           // beyond f32
             r#"{"f": "1,2"}"#,               // not an array
