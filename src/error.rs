@@ -14,6 +14,10 @@ pub enum AutoencError {
     LatentNotSmaller { latent: usize, input: usize },
     #[error("hidden layer sizes must be at least 1, got {0:?}")]
     ZeroHiddenSize(Vec<usize>),
+    #[error("{what} {value} is too large: at most {max}")]
+    SizeTooLarge { what: &'static str, value: u64, max: u64 },
+    #[error("model too large: {0}")]
+    ModelTooLarge(String),
     #[error("explained-variance target for an automatic latent size must be in (0, 1], got {0}")]
     InvalidVarianceTarget(f64),
     #[error("learning rate must be positive and finite, got {0}")]
@@ -63,6 +67,13 @@ pub enum AutoencError {
     DimensionMismatch { expected: usize, got: usize },
     #[error("infinite value at row {row}, feature '{feature}': only finite numbers or NaN (missing) are accepted")]
     InfiniteValue { row: usize, feature: String },
+    #[error(
+        "value {value} at row {row}, feature '{feature}' is beyond the range of 32-bit floats (about ±3.4e38), \
+         which the model computes in"
+    )]
+    OutOfF32Range { row: usize, feature: String, value: f64 },
+    #[error("feature names must be unique and not empty: {0}")]
+    InvalidFeatureNames(String),
     #[error("row {row} has no observed feature (all values missing), so it cannot be scored")]
     AllMissing { row: usize },
     #[error("need at least {needed} rows with observed values to {purpose}, got {got}")]

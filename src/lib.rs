@@ -23,6 +23,7 @@ pub mod anomaly;
 pub mod blocks;
 pub mod error;
 pub mod io;
+pub mod limits;
 pub mod linalg;
 pub mod metrics;
 pub mod model;

@@ -141,6 +141,19 @@ pub fn scale_value(value: f32, offset: f32, inverse_scale: f32) -> f32 {
     (value - offset) * inverse_scale
 }
 
+/// Feature names must be unique and non-empty: the doors match input columns to a model's features by
+/// name, so a repeated name would silently feed one column twice.
+pub fn check_feature_names(names: &[String]) -> Result<()> {
+    if let Some(j) = names.iter().position(|n| n.trim().is_empty()) {
+        return Err(AutoencError::InvalidFeatureNames(format!("feature #{j} has an empty name")));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    if let Some(repeated) = names.iter().find(|n| !seen.insert(n.as_str())) {
+        return Err(AutoencError::InvalidFeatureNames(format!("'{repeated}' appears more than once")));
+    }
+    Ok(())
+}
+
 /// Fails on the first infinite value (NaN is allowed: it means missing).
 pub fn check_finite_or_missing(data: ArrayView2<f32>, feature_names: &[String]) -> Result<()> {
     for (row, values) in data.rows().into_iter().enumerate() {
@@ -184,6 +197,16 @@ mod tests {
         assert_eq!(scaled.values.column(0).to_vec(), vec![0.0, 1.0, 0.5]);
         assert_eq!(scaled.values.column(1).to_vec(), vec![0.0, 0.0, 0.0]);
         assert!(scaled.mask.is_none());
+    }
+
+    #[test]
+    fn feature_names_must_be_unique_and_named() {
+        let strings = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert!(check_feature_names(&strings(&["a", "b"])).is_ok());
+        let repeated = check_feature_names(&strings(&["a", "a", "b"])).unwrap_err().to_string();
+        assert!(repeated.contains("'a' appears more than once"), "{repeated}");
+        let empty = check_feature_names(&strings(&["", "", "b"])).unwrap_err().to_string();
+        assert!(empty.contains("feature #0 has an empty name"), "{empty}");
     }
 
     #[test]

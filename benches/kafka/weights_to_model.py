@@ -5,7 +5,7 @@ an autoenc model file, so both consumers in the Kafka benchmark score with the s
 Usage: weights_to_model.py BASE.ae WEIGHTS.json OUT.ae
 BASE.ae is a plain model of the same architecture and no scaling, trained by the CLI for one epoch
 (compare_kafka.sh makes it); its weights are replaced, the scaler stays the identity, the threshold is
-the benchmark's fixed one, and the file's CRC-32 over the tensors is recomputed as autoenc computes it.
+the benchmark's fixed one, and the file's CRC-32s over the tensors and the metadata are recomputed as autoenc computes them.
 """
 import json
 import sys
@@ -37,5 +37,11 @@ crc = 0
 for name in order:
     crc = zlib.crc32(np.ascontiguousarray(tensors[name]).tobytes(), crc)
 meta["tensor_crc32"] = crc
-save_file(tensors, out, metadata={"autoenc": json.dumps(meta)})
+# The metadata checksum (format 2) covers the stored text with its own eight digits zeroed; the field
+# stays last, where autoenc expects it.
+meta.pop("metadata_crc32", None)
+meta["metadata_crc32"] = "00000000"
+text = json.dumps(meta, separators=(",", ":"))
+text = text[:-10] + f'{zlib.crc32(text.encode()):08x}"}}'
+save_file(tensors, out, metadata={"autoenc": text})
 print(f"wrote {out} (threshold {weights['threshold']}, crc32 {crc:08x})")

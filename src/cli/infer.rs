@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use arrow::array::{ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use autoenc::Autoencoder;
+use autoenc::io::atomic::same_file;
 use autoenc::io::table::{FeatureSelection, feature_matrix, list_matrix, read_table, write_table};
 use ndarray::{Array2, ArrayView2};
 
@@ -26,6 +27,19 @@ pub struct InferArgs {
     /// Threads to use (results do not depend on it) [default: all cores].
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+impl InferArgs {
+    /// Refuses an output path that is the input or the model: the output replaces its path only once
+    /// complete, but reading and replacing one file in one command is never what the user meant.
+    pub fn check_paths(&self) -> anyhow::Result<()> {
+        for (what, path) in [("input", &self.input), ("model", &self.model)] {
+            if same_file(&self.out, path) {
+                bail!("--out {} is the {what} file; write the output to another path", self.out.display());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The thread count to use: the flag, or every core.
@@ -112,6 +126,7 @@ pub fn append_columns(batch: &RecordBatch, extra: Vec<(&str, ArrayRef)>) -> anyh
 }
 
 pub fn run(args: InferArgs, output: Output) -> anyhow::Result<()> {
+    args.check_paths()?;
     let model = load_model(&args.model)?;
     let batch = read_table(&args.input)?;
     let x = model_features(&model, &batch, &args.features)?;
@@ -132,6 +147,7 @@ pub fn run(args: InferArgs, output: Output) -> anyhow::Result<()> {
 }
 
 pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
+    args.common.check_paths()?;
     let mut model = load_model(&args.common.model)?;
     if let Some(t) = args.threshold {
         model.set_threshold(t)?;

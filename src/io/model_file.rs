@@ -9,9 +9,19 @@
 //!   architecture, feature names, threshold, training report, library version and a CRC-32 of all
 //!   tensor bytes (one key, because safetensors writes its metadata map in hash order).
 //!
-//! Loading checks the container, the format version, every tensor's dtype and shape against the stored
-//! architecture, and the checksum, so a truncated or corrupted file is an error — never a panic or a
-//! silently different model.
+//! Loading trusts nothing in the file. In order, and before anything is allocated from the file's
+//! numbers: the file's size and its header's size are bounded ([`crate::limits`]); the container is
+//! parsed; the format version is read; the metadata checksum is checked (format 2: a CRC-32 over the
+//! metadata text, so a changed digit, name or activation is refused); the architecture is checked
+//! against sane bounds, against the hyper-parameters it was derived from, and against the shape of
+//! every tensor the container declares, and a tensor the model does not have is refused; then the
+//! tensors are read, their checksum compared, and their values checked (finite weights, a finite
+//! non-zero scaler, a finite non-negative threshold, an ascending finite score sketch). A truncated,
+//! corrupted, edited or crafted file is an error — never a panic, an outsized allocation or a silently
+//! different model.
+//!
+//! The checksums detect damage and edits, they do not authenticate: anyone can recompute a CRC. Format
+//! 1 files (no metadata checksum) still load, with every other check.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,8 +29,10 @@ use std::path::Path;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::anomaly::{ScoreSketch, Threshold};
+use crate::anomaly::{SKETCH_POINTS, ScoreSketch, Threshold, ThresholdRule};
 use crate::error::{AutoencError, Result};
+pub use crate::io::atomic::write_atomically;
+use crate::limits::{MAX_MODEL_FILE_BYTES, MAX_MODEL_HEADER_BYTES};
 use crate::model::autoencoder::Autoencoder;
 use crate::model::network::{Architecture, Network};
 use crate::model::params::{AutoencoderValidParams, Scaling};
@@ -28,8 +40,9 @@ use crate::preprocess::Scaler;
 use crate::train::report::TrainingReport;
 use crate::train::trainer::TrainerState;
 
-/// The version this library writes; it reads this and every older one.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version this library writes; it reads this and every older one. Version 2 added the metadata
+/// checksum.
+pub const FORMAT_VERSION: u32 = 2;
 /// The metadata key that marks an autoenc model file.
 const FORMAT_NAME: &str = "autoenc";
 
@@ -51,6 +64,11 @@ pub struct ModelMetadata {
     pub extra: serde_json::Map<String, serde_json::Value>,
     /// CRC-32 (IEEE) of the tensors' bytes, in the canonical tensor order.
     pub tensor_crc32: u32,
+    /// CRC-32 (IEEE) of the metadata JSON text as stored, with this field's eight hex digits written as
+    /// `00000000` (format 2 on; it is always the last field, so a reader in any language can zero it
+    /// without re-serialising: see [`metadata_checksum`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_crc32: Option<String>,
 }
 
 struct NamedTensor {
@@ -122,10 +140,15 @@ impl Autoencoder {
             explained_variance: self.explained_variance.clone(),
             extra: self.extra.clone(),
             tensor_crc32: checksum(&tensors),
+            metadata_crc32: Some(CHECKSUM_PLACEHOLDER.into()),
         };
+        let mut json = serde_json::to_string(&metadata)?;
+        let crc = metadata_checksum(&json)
+            .ok_or_else(|| AutoencError::ModelFile("metadata checksum field is not last".into()))?;
+        json.replace_range(json.len() - CHECKSUM_SUFFIX_LEN..json.len() - 2, &format!("{crc:08x}"));
         // One metadata key only: safetensors writes its metadata map in hash order, and a single key
         // keeps the file byte-for-byte reproducible.
-        let info = HashMap::from([(FORMAT_NAME.to_string(), serde_json::to_string(&metadata)?)]);
+        let info = HashMap::from([(FORMAT_NAME.to_string(), json)]);
         let views = tensors
             .iter()
             .map(|t| {
@@ -143,69 +166,82 @@ impl Autoencoder {
         write_atomically(path.as_ref(), &self.to_bytes()?)
     }
 
-    /// Reads a model file.
+    /// Reads a model file. At most [`MAX_MODEL_FILE_BYTES`] are read, and only as many as the file's
+    /// header declares, so a device, a pipe or a huge file is refused rather than read to the end.
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path)
-            .map_err(|e| AutoencError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
-        Self::from_bytes(&bytes).map_err(|e| match e {
+        let in_file = |e: AutoencError| match e {
             AutoencError::ModelFile(msg) => AutoencError::ModelFile(format!("{}: {msg}", path.display())),
+            AutoencError::Io(err) => {
+                AutoencError::Io(std::io::Error::new(err.kind(), format!("{}: {err}", path.display())))
+            }
             other => other,
-        })
+        };
+        let bytes = read_model_file(path).map_err(in_file)?;
+        Self::from_bytes(&bytes).map_err(in_file)
     }
 
     /// Reads a model from the bytes of a model file (e.g. a SQL binary value).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let bad = |msg: String| AutoencError::ModelFile(msg);
+        if bytes.len() as u64 > MAX_MODEL_FILE_BYTES {
+            return Err(bad(format!(
+                "{} bytes is larger than the largest model file ({MAX_MODEL_FILE_BYTES} bytes)",
+                bytes.len()
+            )));
+        }
         let (_, header) =
             SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors container ({e})")))?;
-        let container = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("damaged container ({e})")))?;
-        let json = header
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get(FORMAT_NAME))
-            .ok_or_else(|| bad("no metadata; not an autoenc model".into()))?;
-        let meta = parse_metadata(json)?;
+        let meta = metadata_of(&header)?;
         let arch = &meta.architecture;
-        if meta.feature_names.len() != arch.inputs || arch.inputs == 0 || arch.latent == 0 {
-            return Err(bad("metadata is inconsistent (feature names vs. architecture)".into()));
-        }
-        let mut network: Network<f32> = Network::zeros(arch);
-        let mut tensors = Vec::new();
-        for (name, shape) in network.tensor_names() {
-            tensors.push(read_tensor(&container, &name, Dtype::F32, &shape)?);
-        }
-        for (slot, t) in network.tensors_mut().into_iter().zip(&tensors) {
-            for (value, chunk) in slot.0.iter_mut().zip(t.bytes.chunks_exact(4)) {
-                *value = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        check_architecture(&meta)?;
+        // Every tensor the container declares must be one this architecture has, with its shape —
+        // checked on the header alone, before the network (sized by the metadata) is allocated.
+        let expected = expected_tensors(&meta)?;
+        let declared = header.tensors();
+        for (name, info) in &declared {
+            match expected.iter().find(|(n, _, _)| n == name) {
+                None => return Err(bad(format!("unexpected tensor '{name}' (not part of this architecture)"))),
+                Some((_, dtype, shape)) if info.dtype != *dtype || info.shape != *shape => {
+                    return Err(bad(format!(
+                        "tensor '{name}' is {:?} {:?}, expected {dtype:?} {shape:?}",
+                        info.dtype, info.shape
+                    )));
+                }
+                Some(_) => {}
             }
         }
-        let offset = read_tensor(&container, "scaler.offset", Dtype::F32, &[arch.inputs])?;
-        let scale = read_tensor(&container, "scaler.scale", Dtype::F32, &[arch.inputs])?;
-        let points = read_tensor(
-            &container,
-            "sketch.points",
-            Dtype::F64,
-            &[meta.sketch_count.min(crate::anomaly::SKETCH_POINTS)],
-        )?;
-        let crc = {
-            let mut all: Vec<NamedTensor> = tensors;
-            all.extend([offset, scale, points]);
-            let crc = checksum(&all);
-            (crc, all)
-        };
-        let (crc, mut all) = crc;
+        if let Some((name, _, _)) = expected.iter().find(|(n, _, _)| !declared.contains_key(n)) {
+            return Err(bad(format!("tensor '{name}' is missing")));
+        }
+        let container = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("damaged container ({e})")))?;
+        let mut network: Network<f32> = Network::zeros(arch);
+        let mut tensors = Vec::new();
+        for (name, dtype, shape) in &expected {
+            tensors.push(read_tensor(&container, name, *dtype, shape)?);
+        }
+        let crc = checksum(&tensors);
         if crc != meta.tensor_crc32 {
             return Err(bad(format!(
                 "tensor data is corrupted (checksum {crc:08x}, expected {:08x})",
                 meta.tensor_crc32
             )));
         }
-        let points = all.pop().map(|t| decode_f64(&t.bytes)).unwrap_or_default();
-        let scale = all.pop().map(|t| decode_f32(&t.bytes)).unwrap_or_default();
-        let offset = all.pop().map(|t| decode_f32(&t.bytes)).unwrap_or_default();
+        let points = tensors.pop().map(|t| decode_f64(&t.bytes)).unwrap_or_default();
+        let scale = tensors.pop().map(|t| decode_f32(&t.bytes)).unwrap_or_default();
+        let offset = tensors.pop().map(|t| decode_f32(&t.bytes)).unwrap_or_default();
+        for ((slot, _), t) in network.tensors_mut().into_iter().zip(&tensors) {
+            for (value, chunk) in slot.iter_mut().zip(t.bytes.chunks_exact(4)) {
+                *value = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+            }
+            if let Some(position) = slot.iter().position(|v| !v.is_finite()) {
+                return Err(bad(format!("tensor '{}' holds a non-finite value at index {position}", t.name)));
+            }
+        }
         if scale.iter().any(|s| !s.is_finite() || *s == 0.0) || offset.iter().any(|o| !o.is_finite()) {
             return Err(bad("scaler holds non-finite or zero values".into()));
+        }
+        if points.iter().any(|p| !p.is_finite()) || !points.is_sorted() {
+            return Err(bad("score sketch is not an ascending list of finite scores".into()));
         }
         Ok(Autoencoder {
             params: meta.params,
@@ -224,22 +260,155 @@ impl Autoencoder {
     }
 }
 
-/// Reads the metadata of a model file without building the model (for `inspect` and `ae_model_info`).
-pub fn read_metadata(bytes: &[u8]) -> Result<ModelMetadata> {
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| AutoencError::ModelFile(format!("not a safetensors container ({e})")))?;
+fn bad(msg: String) -> AutoencError {
+    AutoencError::ModelFile(msg)
+}
+
+/// The eight hex digits the checksum is computed with, and the length of `,"metadata_crc32":"…"}` after
+/// the digits start (the digits, the closing quote and brace).
+const CHECKSUM_PLACEHOLDER: &str = "00000000";
+const CHECKSUM_SUFFIX_LEN: usize = 10;
+const CHECKSUM_FIELD: &str = r#","metadata_crc32":""#;
+
+/// The CRC-32 of a stored metadata text with its checksum digits zeroed; `None` when the text does not
+/// end with the checksum field. The same in Python: `zlib.crc32((text[:-10] + '00000000"}').encode())`.
+pub fn metadata_checksum(json: &str) -> Option<u32> {
+    let digits_start = json.len().checked_sub(CHECKSUM_SUFFIX_LEN)?;
+    let field_start = digits_start.checked_sub(CHECKSUM_FIELD.len())?;
+    if !json.is_char_boundary(field_start)
+        || &json[field_start..digits_start] != CHECKSUM_FIELD
+        || !json.ends_with("\"}")
+    {
+        return None;
+    }
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(json[..digits_start].as_bytes());
+    hasher.update(CHECKSUM_PLACEHOLDER.as_bytes());
+    hasher.update(b"\"}");
+    Some(hasher.finalize())
+}
+
+/// The metadata of a parsed container: present, of a version this library reads, and (format 2 on)
+/// matching its checksum.
+fn metadata_of(header: &safetensors::tensor::Metadata) -> Result<ModelMetadata> {
     let json = header
         .metadata()
         .as_ref()
         .and_then(|m| m.get(FORMAT_NAME))
-        .ok_or_else(|| AutoencError::ModelFile("no metadata; not an autoenc model".into()))?;
-    parse_metadata(json)
+        .ok_or_else(|| bad("no metadata; not an autoenc model".into()))?;
+    let meta = parse_metadata(json)?;
+    if meta.format_version >= 2 {
+        let stored = meta.metadata_crc32.as_deref().ok_or_else(|| bad("metadata checksum is missing".into()))?;
+        let computed = metadata_checksum(json).ok_or_else(|| bad("metadata checksum is not the last field".into()))?;
+        if u32::from_str_radix(stored, 16).ok() != Some(computed) || stored.len() != 8 {
+            return Err(bad(format!("metadata was changed or damaged (checksum {computed:08x}, stored {stored})")));
+        }
+    }
+    Ok(meta)
+}
+
+/// The architecture, its bounds and the metadata values that do not need the tensors.
+fn check_architecture(meta: &ModelMetadata) -> Result<()> {
+    let arch = &meta.architecture;
+    if arch.inputs == 0 || arch.latent == 0 {
+        return Err(bad("architecture has no inputs or no code units".into()));
+    }
+    if meta.feature_names.len() != arch.inputs {
+        return Err(bad(format!(
+            "metadata is inconsistent: {} feature names for {} inputs",
+            meta.feature_names.len(),
+            arch.inputs
+        )));
+    }
+    crate::preprocess::check_feature_names(&meta.feature_names).map_err(|e| bad(e.to_string()))?;
+    arch.check_size().map_err(|e| bad(e.to_string()))?;
+    let params = crate::AutoencoderParams::from(meta.params.clone())
+        .check()
+        .map_err(|e| bad(format!("stored hyper-parameters are invalid: {e}")))?;
+    if Architecture::from_params(&params, arch.inputs, arch.latent) != *arch {
+        return Err(bad(format!(
+            "architecture {} ({}) is not the one its hyper-parameters give",
+            arch.describe(),
+            arch.activation
+        )));
+    }
+    if meta.scaling != params.scaling {
+        return Err(bad(format!(
+            "scaling {:?} is not the one its hyper-parameters name ({:?})",
+            meta.scaling, params.scaling
+        )));
+    }
+    let threshold = meta.threshold;
+    if !(threshold.value.is_finite() && threshold.value >= 0.0) {
+        return Err(bad(format!("threshold must be finite and non-negative, got {}", threshold.value)));
+    }
+    if let ThresholdRule::Contamination { contamination } = threshold.rule
+        && !(contamination > 0.0 && contamination <= 0.5)
+    {
+        return Err(bad(format!("threshold contamination must be in (0, 0.5], got {contamination}")));
+    }
+    if meta.sketch_exact != (meta.sketch_count <= SKETCH_POINTS) {
+        return Err(bad(format!(
+            "score sketch of {} rows cannot be {}",
+            meta.sketch_count,
+            if meta.sketch_exact { "exact" } else { "a grid" }
+        )));
+    }
+    Ok(())
+}
+
+/// `(name, dtype, shape)` of every tensor of the model, in the canonical (checksum) order.
+fn expected_tensors(meta: &ModelMetadata) -> Result<Vec<(String, Dtype, Vec<usize>)>> {
+    let arch = &meta.architecture;
+    let mut out: Vec<(String, Dtype, Vec<usize>)> =
+        arch.tensor_shapes().into_iter().map(|(name, shape)| (name, Dtype::F32, shape)).collect();
+    out.push(("scaler.offset".into(), Dtype::F32, vec![arch.inputs]));
+    out.push(("scaler.scale".into(), Dtype::F32, vec![arch.inputs]));
+    out.push(("sketch.points".into(), Dtype::F64, vec![meta.sketch_count.min(SKETCH_POINTS)]));
+    Ok(out)
+}
+
+/// Reads a model file no larger than [`MAX_MODEL_FILE_BYTES`]: the header's length first, then the
+/// header, then exactly the tensor bytes it declares, so that `/dev/zero`, a pipe or a huge file is
+/// refused after a few bytes instead of read to the end.
+fn read_model_file(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = vec![0u8; 8];
+    file.read_exact(&mut bytes).map_err(|_| bad("not a safetensors container (shorter than 8 bytes)".into()))?;
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default());
+    if header_len == 0 || header_len > MAX_MODEL_HEADER_BYTES {
+        return Err(bad(format!(
+            "not a safetensors container (header of {header_len} bytes; at most {MAX_MODEL_HEADER_BYTES})"
+        )));
+    }
+    (&mut file).take(header_len).read_to_end(&mut bytes)?;
+    if (bytes.len() as u64) < 8 + header_len {
+        return Err(bad("truncated header".into()));
+    }
+    let header: safetensors::tensor::Metadata =
+        serde_json::from_slice(&bytes[8..]).map_err(|e| bad(format!("not a safetensors container ({e})")))?;
+    let total = 8 + header_len + header.data_len() as u64;
+    if total > MAX_MODEL_FILE_BYTES {
+        return Err(bad(format!(
+            "declares {total} bytes, more than the largest model file ({MAX_MODEL_FILE_BYTES} bytes)"
+        )));
+    }
+    // One byte more than declared, to notice trailing data (which `from_bytes` then refuses).
+    (&mut file).take(total + 1 - bytes.len() as u64).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Reads the metadata of a model file without building the model (for `inspect` and `ae_model_info`).
+pub fn read_metadata(bytes: &[u8]) -> Result<ModelMetadata> {
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors container ({e})")))?;
+    metadata_of(&header)
 }
 
 /// Checks the format marker and version before reading the rest, so that a newer file gets an
 /// "upgrade" message rather than a confusing field error.
 fn parse_metadata(json: &str) -> Result<ModelMetadata> {
-    let bad = |msg: String| AutoencError::ModelFile(msg);
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(format!("unreadable metadata ({e})")))?;
     let version = value
         .get("format_version")
@@ -270,25 +439,4 @@ fn decode_f32(bytes: &[u8]) -> Vec<f32> {
 
 fn decode_f64(bytes: &[u8]) -> Vec<f64> {
     bytes.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect()
-}
-
-/// Writes `bytes` to a temporary file beside `path`, flushes it to disk, then renames it over `path`: a
-/// reader, a crashed process or a power cut sees the old file or the new one, never half of one. A
-/// failed write removes its temporary file.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("model");
-    let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let written = std::fs::File::create(&temporary)
-        .and_then(|mut file| file.write_all(bytes).and_then(|()| file.sync_all()))
-        .and_then(|()| std::fs::rename(&temporary, path));
-    if let Err(error) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(error.into());
-    }
-    // The rename itself is durable once the directory is synced (best effort: not every platform allows it).
-    if let Some(directory) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let _ = std::fs::File::open(directory).and_then(|d| d.sync_all());
-    }
-    Ok(())
 }

@@ -15,6 +15,8 @@ use arrow::datatypes::{DataType, Field, Float32Type, Schema, SchemaRef};
 use ndarray::Array2;
 
 use crate::error::{AutoencError, Result};
+use crate::io::atomic::{AtomicFile, io_error_at};
+use crate::limits::MAX_TABLE_BYTES;
 
 /// File formats, chosen by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,63 +47,165 @@ pub fn read_table(path: &Path) -> Result<RecordBatch> {
     })
 }
 
+/// The most bytes a table file may have, and the most memory its decoded rows may take:
+/// [`MAX_TABLE_BYTES`](crate::limits::MAX_TABLE_BYTES), or `AUTOENC_MAX_INPUT_BYTES` when set.
+pub fn max_table_bytes() -> u64 {
+    std::env::var("AUTOENC_MAX_INPUT_BYTES").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(MAX_TABLE_BYTES)
+}
+
+fn too_large(path: &Path, what: &str, limit: u64) -> AutoencError {
+    AutoencError::InvalidInput(format!(
+        "{}: {what} more than {limit} bytes (the input limit; set AUTOENC_MAX_INPUT_BYTES to raise it)",
+        path.display()
+    ))
+}
+
+/// A reader that fails, instead of going on, once more than `left` bytes have been read: a CSV "file"
+/// that is a pipe or a device has no length to check beforehand.
+struct Bounded<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::FileTooLarge, "input is larger than the input limit")
+        })?;
+        Ok(n)
+    }
+}
+
 fn read_table_inner(path: &Path) -> Result<RecordBatch> {
     let format = FileFormat::from_path(path)?;
-    let file = File::open(path)
-        .map_err(|e| AutoencError::Io(std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))))?;
-    let (schema, batches): (SchemaRef, Vec<RecordBatch>) = match format {
+    let open = || File::open(path).map_err(|e| io_error_at(path, e));
+    let file = open()?;
+    let limit = max_table_bytes();
+    let metadata = file.metadata().map_err(|e| io_error_at(path, e))?;
+    if metadata.is_file() && metadata.len() > limit {
+        return Err(too_large(path, &format!("the file has {} bytes,", metadata.len()), limit));
+    }
+    if !metadata.is_file() && format != FileFormat::Csv {
+        return Err(AutoencError::InvalidInput(format!(
+            "{}: not a regular file (Parquet and Arrow files are read with seeks)",
+            path.display()
+        )));
+    }
+    let bounded = |file: File| Bounded { inner: file, left: limit };
+    let (schema, batches): (
+        SchemaRef,
+        Box<dyn Iterator<Item = std::result::Result<RecordBatch, arrow::error::ArrowError>>>,
+    ) = match format {
         FileFormat::Parquet => {
             use arrow::record_batch::RecordBatchReader;
             let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-            let schema = reader.schema();
-            (schema, reader.collect::<std::result::Result<_, _>>()?)
+            (reader.schema(), Box::new(reader))
         }
         FileFormat::Csv => {
-            let mut sniff = File::open(path)?;
-            let (schema, _) = arrow::csv::reader::Format::default().with_header(true).infer_schema(&mut sniff, None)?;
+            // Types are inferred from every row (a float after a million integers must not fail the
+            // read), so the file is read twice; both passes are bounded.
+            let (schema, _) = arrow::csv::reader::Format::default()
+                .with_header(true)
+                .infer_schema(std::io::BufReader::new(bounded(open()?)), None)?;
             let schema = Arc::new(schema);
-            let reader = arrow::csv::ReaderBuilder::new(schema.clone()).with_header(true).build(file)?;
-            (schema, reader.collect::<std::result::Result<_, _>>()?)
+            let reader = arrow::csv::ReaderBuilder::new(schema.clone()).with_header(true).build(bounded(file))?;
+            (schema, Box::new(reader))
         }
         FileFormat::ArrowIpc => match arrow::ipc::reader::FileReader::try_new(file, None) {
-            Ok(reader) => {
-                let schema = reader.schema();
-                (schema, reader.collect::<std::result::Result<_, _>>()?)
-            }
+            Ok(reader) => (reader.schema(), Box::new(reader)),
             Err(_) => {
                 // Not the file format: try the streaming format, which `.arrows` files use.
-                let reader = arrow::ipc::reader::StreamReader::try_new(File::open(path)?, None)?;
-                let schema = reader.schema();
-                (schema, reader.collect::<std::result::Result<_, _>>()?)
+                let reader = arrow::ipc::reader::StreamReader::try_new(bounded(open()?), None)?;
+                (reader.schema(), Box::new(reader))
             }
         },
     };
-    Ok(concat_batches(&schema, &batches)?)
+    // Compressed formats can decode to far more than their size on disk: count what the rows take.
+    let mut kept = Vec::new();
+    let mut decoded = 0u64;
+    for batch in batches {
+        let batch = batch?;
+        decoded += batch.get_array_memory_size() as u64;
+        if decoded > limit {
+            return Err(too_large(path, "its rows take", limit));
+        }
+        kept.push(batch);
+    }
+    Ok(concat_batches(&schema, &kept)?)
 }
 
-/// Writes `batch` in the format of `path`'s extension. CSV has no list type, so fixed-size list columns
-/// are written as one column per element (`embedding_0`, `embedding_1`, ...).
+/// Writes `batch` in the format of `path`'s extension, atomically (see [`TableWriter`]).
 pub fn write_table(path: &Path, batch: &RecordBatch) -> Result<()> {
-    let format = FileFormat::from_path(path)?;
-    let file = File::create(path)?;
-    match format {
-        FileFormat::Parquet => {
-            let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
-            writer.write(batch)?;
-            writer.close()?;
-        }
-        FileFormat::Csv => {
-            let flat = flatten_lists(batch)?;
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(file);
-            writer.write(&flat)?;
-        }
-        FileFormat::ArrowIpc => {
-            let mut writer = arrow::ipc::writer::FileWriter::try_new(file, &batch.schema())?;
-            writer.write(batch)?;
-            writer.finish()?;
-        }
+    let mut writer = TableWriter::create(path, batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()
+}
+
+/// A table file written batch by batch, in the format of its extension. CSV has no list type, so
+/// fixed-size list columns are written as one column per element (`embedding_0`, `embedding_1`, ...).
+/// The file appears at its path only when [`TableWriter::finish`] succeeds; a failed or abandoned write
+/// leaves whatever was there before (see [`crate::io::atomic`]). Errors name the path.
+pub struct TableWriter {
+    path: std::path::PathBuf,
+    format: FormatWriter,
+    file: AtomicFile,
+}
+
+enum FormatWriter {
+    Parquet(parquet::arrow::ArrowWriter<File>),
+    Csv(arrow::csv::Writer<File>),
+    ArrowIpc(arrow::ipc::writer::FileWriter<File>),
+}
+
+impl TableWriter {
+    pub fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
+        let kind = FileFormat::from_path(path)?;
+        let mut file = AtomicFile::create(path)?;
+        let handle = file.file().try_clone().map_err(|e| io_error_at(path, e))?;
+        let format = match kind {
+            FileFormat::Parquet => FormatWriter::Parquet(parquet::arrow::ArrowWriter::try_new(handle, schema, None)?),
+            FileFormat::Csv => FormatWriter::Csv(arrow::csv::WriterBuilder::new().with_header(true).build(handle)),
+            FileFormat::ArrowIpc => FormatWriter::ArrowIpc(arrow::ipc::writer::FileWriter::try_new(handle, &schema)?),
+        };
+        Ok(TableWriter { path: path.to_path_buf(), format, file })
     }
-    Ok(())
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let written = match &mut self.format {
+            FormatWriter::Parquet(writer) => writer.write(batch).map_err(AutoencError::from),
+            FormatWriter::Csv(writer) => flatten_lists(batch).and_then(|flat| Ok(writer.write(&flat)?)),
+            FormatWriter::ArrowIpc(writer) => writer.write(batch).map_err(AutoencError::from),
+        };
+        written.map_err(|e| self.at_path(e))
+    }
+
+    /// Completes the file and moves it into place.
+    pub fn finish(self) -> Result<()> {
+        let TableWriter { path, format, file } = self;
+        let finished = match format {
+            FormatWriter::Parquet(writer) => writer.close().map(|_| ()).map_err(AutoencError::from),
+            FormatWriter::Csv(writer) => writer.into_inner().sync_all().map_err(AutoencError::from),
+            FormatWriter::ArrowIpc(mut writer) => writer.finish().map_err(AutoencError::from),
+        };
+        finished.map_err(|e| name_path(&path, e))?;
+        file.commit()
+    }
+
+    fn at_path(&self, error: AutoencError) -> AutoencError {
+        name_path(&self.path, error)
+    }
+}
+
+/// Puts the path in front of a write error that does not name it yet.
+fn name_path(path: &Path, error: AutoencError) -> AutoencError {
+    let shown = path.display().to_string();
+    match error {
+        AutoencError::Io(e) if !e.to_string().contains(&shown) => io_error_at(path, e),
+        AutoencError::Arrow(e) => AutoencError::InvalidInput(format!("{shown}: {e}")),
+        AutoencError::Parquet(e) => AutoencError::InvalidInput(format!("{shown}: {e}")),
+        other => other,
+    }
 }
 
 /// Replaces every fixed-size list column by one Float32 column per element.
@@ -211,13 +315,27 @@ fn columns_matrix(batch: &RecordBatch, names: &[String]) -> Result<(Array2<f32>,
         if !is_numeric(column.data_type()) {
             return Err(AutoencError::NonNumericColumn { name: name.clone(), dtype: describe_non_numeric(column) });
         }
-        let values = cast(column, &DataType::Float32)?;
-        let values = values.as_primitive::<Float32Type>();
+        let values =
+            f32_values(column, |row, value| AutoencError::OutOfF32Range { row, feature: name.clone(), value })?;
         for (i, slot) in matrix.column_mut(j).iter_mut().enumerate() {
             *slot = if values.is_null(i) { f32::NAN } else { values.value(i) };
         }
     }
     Ok((matrix, names.to_vec()))
+}
+
+/// A numeric array as `f32`, which the model computes in. A finite value beyond `f32`'s range would
+/// become infinite in the cast and then be blamed as an "infinite value" the user never wrote, so it is
+/// refused here with its index and value.
+fn f32_values(values: &ArrayRef, out_of_range: impl Fn(usize, f64) -> AutoencError) -> Result<Float32Array> {
+    let wide = cast(values, &DataType::Float64)?;
+    let wide = wide.as_primitive::<arrow::datatypes::Float64Type>();
+    let overflows =
+        |i: &usize| wide.is_valid(*i) && wide.value(*i).is_finite() && (wide.value(*i) as f32).is_infinite();
+    if let Some(i) = (0..wide.len()).find(overflows) {
+        return Err(out_of_range(i, wide.value(i)));
+    }
+    Ok(cast(values, &DataType::Float32)?.as_primitive::<Float32Type>().clone())
 }
 
 /// Rows of a list column as a matrix. Every non-null row must have the same length (`expected` if
@@ -245,8 +363,12 @@ pub fn list_matrix(column: &ArrayRef, name: &str, expected: Option<usize>) -> Re
     if !is_numeric(values.data_type()) {
         return Err(AutoencError::NonNumericColumn { name: name.to_string(), dtype: column.data_type().to_string() });
     }
-    let values = cast(&values, &DataType::Float32)?;
-    let values = values.as_primitive::<Float32Type>();
+    let values = f32_values(&values, |k, value| {
+        // The row holding flat element k: the last row whose list starts at or before it.
+        let row = offsets.partition_point(|&o| o <= k).saturating_sub(1);
+        let index = k.saturating_sub(offsets.get(row).copied().unwrap_or(0));
+        AutoencError::OutOfF32Range { row, feature: format!("{name}[{index}]"), value }
+    })?;
     let width = match expected {
         Some(w) => w,
         None => (0..rows)

@@ -17,6 +17,7 @@ use super::network::{Architecture, Network};
 use super::params::{AutoencoderParams, AutoencoderValidParams};
 use crate::anomaly::{ScoreSketch, Threshold};
 use crate::error::{AutoencError, Result};
+use crate::limits::{GENERATE_BLOCK_ROWS, MAX_GENERATED_CELLS};
 use crate::preprocess::Scaler;
 use crate::train::report::TrainingReport;
 use crate::train::trainer::TrainerState;
@@ -183,20 +184,60 @@ impl Autoencoder {
     }
 
     /// `n` new rows (original units) decoded from codes drawn from the prior N(0, I). Variational
-    /// models only.
+    /// models only. At most [`MAX_GENERATED_CELLS`] values are made in one call; for more, take blocks
+    /// from [`Autoencoder::generator`], which gives the same rows.
     pub fn generate(&self, n: usize, seed: u64) -> Result<Array2<f32>> {
+        let cells = (n as u64).saturating_mul(self.n_features() as u64);
+        if cells > MAX_GENERATED_CELLS {
+            return Err(AutoencError::SizeTooLarge {
+                what: "rows x features to generate in one block",
+                value: cells,
+                max: MAX_GENERATED_CELLS,
+            });
+        }
+        let mut generator = self.generator(seed)?;
+        let mut rows = Array2::zeros((0, self.n_features()));
+        let mut left = n;
+        while left > 0 {
+            let block = left.min(GENERATE_BLOCK_ROWS);
+            let generated = generator.next_block(block)?;
+            rows.append(Axis(0), generated.view()).map_err(|e| AutoencError::InvalidInput(e.to_string()))?;
+            left -= block;
+        }
+        Ok(rows)
+    }
+
+    /// A source of generated rows, block by block. Blocks of [`GENERATE_BLOCK_ROWS`] give exactly the
+    /// rows of one [`Autoencoder::generate`] call with the same seed, in order (it decodes in such
+    /// blocks); other block sizes give the same rows within `f32` rounding, since the matrix kernel
+    /// may block other row counts differently.
+    pub fn generator(&self, seed: u64) -> Result<Generator<'_>> {
         if !self.is_variational() {
             return Err(AutoencError::NotVariational(self.params.variant.name().into()));
         }
-        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
-        let codes = Array2::from_shape_simple_fn((n, self.latent_size()), || StandardNormal.sample(&mut rng));
-        let scaled = self.network.decode(codes.view());
-        Ok(self.scaler.inverse(scaled.view()))
+        Ok(Generator { model: self, rng: rand_pcg::Pcg64Mcg::seed_from_u64(seed) })
     }
 
     /// Mean score of rows — a convenience for reports and tests.
     pub fn mean_score(&self, rows: ArrayView2<f32>) -> Result<f64> {
         Ok(self.score(rows)?.mean_axis(Axis(0)).map_or(f64::NAN, |m| m.into_scalar()))
+    }
+}
+
+/// Rows decoded from prior samples, a block at a time (see [`Autoencoder::generator`]).
+pub struct Generator<'a> {
+    model: &'a Autoencoder,
+    rng: rand_pcg::Pcg64Mcg,
+}
+
+impl Generator<'_> {
+    /// The next `n` rows. Codes are drawn row by row from one random stream, so a run split into
+    /// blocks draws the same codes.
+    pub fn next_block(&mut self, n: usize) -> Result<Array2<f32>> {
+        let rng = &mut self.rng;
+        let codes = Array2::from_shape_simple_fn((n, self.model.latent_size()), || StandardNormal.sample(rng));
+        let scaled = self.model.network.decode(codes.view());
+        Ok(self.model.scaler.inverse(scaled.view()))
     }
 }
 

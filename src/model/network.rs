@@ -12,6 +12,7 @@ use super::activation::Activation;
 use super::dense::{Dense, Init};
 use super::mlp::Mlp;
 use super::params::{AutoencoderValidParams, Variant};
+use crate::limits::{MAX_HIDDEN_LAYERS, MAX_LAYER_WIDTH, MAX_PARAMETERS};
 use crate::linalg::Real;
 
 /// Mean and log-variance heads of a variational encoder.
@@ -77,6 +78,59 @@ impl Architecture {
     /// Input width of the variational heads.
     fn head_inputs(&self) -> usize {
         *self.encoder_hidden.last().unwrap_or(&self.inputs)
+    }
+
+    /// `(name, shape)` of every parameter tensor this architecture has, in the canonical order of
+    /// [`Network::tensor_names`], computed without building the network (the model file checks a
+    /// file's tensors against it before allocating anything).
+    pub fn tensor_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut layers: Vec<(String, usize, usize)> = Vec::new();
+        for (i, pair) in self.encoder_sizes().windows(2).enumerate() {
+            layers.push((format!("encoder.{i}"), pair[0], pair[1]));
+        }
+        if self.variational {
+            layers.push(("encoder.mean".into(), self.head_inputs(), self.latent));
+            layers.push(("encoder.log_var".into(), self.head_inputs(), self.latent));
+        }
+        for (i, pair) in self.decoder_sizes().windows(2).enumerate() {
+            layers.push((format!("decoder.{i}"), pair[0], pair[1]));
+        }
+        layers
+            .into_iter()
+            .flat_map(|(name, inputs, outputs)| {
+                [(format!("{name}.weight"), vec![inputs, outputs]), (format!("{name}.bias"), vec![outputs])]
+            })
+            .collect()
+    }
+
+    /// The number of weights and biases, `None` if it overflows.
+    pub fn parameter_count(&self) -> Option<usize> {
+        self.tensor_shapes().iter().try_fold(0usize, |total, (_, shape)| {
+            total.checked_add(shape.iter().try_fold(1usize, |n, d| n.checked_mul(*d))?)
+        })
+    }
+
+    /// Checks the architecture against [`crate::limits`]: every layer at most [`MAX_LAYER_WIDTH`] wide,
+    /// at most [`MAX_HIDDEN_LAYERS`] hidden layers a side, at most [`MAX_PARAMETERS`] parameters.
+    pub fn check_size(&self) -> crate::Result<()> {
+        use crate::AutoencError::ModelTooLarge;
+        for hidden in [&self.encoder_hidden, &self.decoder_hidden] {
+            if hidden.len() > MAX_HIDDEN_LAYERS {
+                return Err(ModelTooLarge(format!("{} hidden layers; at most {MAX_HIDDEN_LAYERS}", hidden.len())));
+            }
+        }
+        let widest = self.encoder_hidden.iter().chain(&self.decoder_hidden).chain([&self.inputs, &self.latent]);
+        if let Some(width) = widest.copied().max().filter(|&w| w > MAX_LAYER_WIDTH) {
+            return Err(ModelTooLarge(format!("a layer of {width} units; at most {MAX_LAYER_WIDTH} per layer")));
+        }
+        match self.parameter_count() {
+            Some(count) if count <= MAX_PARAMETERS => Ok(()),
+            count => Err(ModelTooLarge(format!(
+                "{} parameters ({}); at most {MAX_PARAMETERS}",
+                count.map_or("too many".to_string(), |c| c.to_string()),
+                self.describe()
+            ))),
+        }
     }
 
     /// The network in plain words, e.g. `64 -> 32 -> 8 -> 32 -> 64`.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::activation::Activation;
 use super::dense::Init;
 use crate::error::{AutoencError, Result};
+use crate::limits::{MAX_HIDDEN_LAYERS, MAX_LAYER_WIDTH};
 
 /// Size of the code (latent) layer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -349,9 +350,22 @@ impl AutoencoderParams {
             }
             _ => {}
         }
+        if let LatentSize::Fixed(k) = p.latent {
+            check_width("latent size", k)?;
+        }
         for sizes in [&p.hidden, &p.decoder_hidden].into_iter().flatten() {
             if sizes.contains(&0) {
                 return Err(AutoencError::ZeroHiddenSize(sizes.clone()));
+            }
+            if sizes.len() > MAX_HIDDEN_LAYERS {
+                return Err(AutoencError::SizeTooLarge {
+                    what: "number of hidden layers",
+                    value: sizes.len() as u64,
+                    max: MAX_HIDDEN_LAYERS as u64,
+                });
+            }
+            for &size in sizes {
+                check_width("hidden layer size", size)?;
             }
         }
         if !(p.learning_rate.is_finite() && p.learning_rate > 0.0) {
@@ -452,6 +466,13 @@ impl AutoencoderParams {
     }
 }
 
+fn check_width(what: &'static str, value: usize) -> Result<()> {
+    if value > MAX_LAYER_WIDTH {
+        return Err(AutoencError::SizeTooLarge { what, value: value as u64, max: MAX_LAYER_WIDTH as u64 });
+    }
+    Ok(())
+}
+
 fn check_positive(name: &'static str, value: f64) -> Result<()> {
     if value.is_finite() && value > 0.0 {
         Ok(())
@@ -528,6 +549,10 @@ mod tests {
             (p().latent(LatentSize::Fixed(0)), "ZeroLatent"),
             (p().latent(LatentSize::Auto { explained_variance: 1.5 }), "InvalidVarianceTarget"),
             (p().hidden(Some(vec![8, 0])), "ZeroHiddenSize"),
+            (p().hidden(Some(vec![100_000_000])), "SizeTooLarge"),
+            (p().hidden(Some(vec![4; 65])), "SizeTooLarge"),
+            (p().decoder_hidden(Some(vec![1 << 17])), "SizeTooLarge"),
+            (p().latent(LatentSize::Fixed(usize::MAX)), "SizeTooLarge"),
             (p().learning_rate(0.0), "InvalidLearningRate"),
             (p().learning_rate(f64::NAN), "InvalidLearningRate"),
             (p().momentum(1.0), "InvalidMomentum"),

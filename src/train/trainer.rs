@@ -83,6 +83,7 @@ fn check_training_data(data: ArrayView2<f32>, names: &[String]) -> Result<()> {
             data.ncols()
         )));
     }
+    crate::preprocess::check_feature_names(names)?;
     check_finite_or_missing(data, names)
 }
 
@@ -136,6 +137,7 @@ pub fn fit(
     check_bce_range(params, &scaled, &feature_names)?;
     let (latent, explained_variance) = resolve_latent(params, &scaled)?;
     let architecture = Architecture::from_params(params, data.ncols(), latent);
+    architecture.check_size()?;
     let mut init_rng = Pcg64Mcg::seed_from_u64(params.seed);
     let network = Network::init(&architecture, params.init, &mut init_rng);
 

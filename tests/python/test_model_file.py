@@ -61,7 +61,7 @@ def test_safetensors_opens_the_model_file(trained):
     with safe_open(str(model), framework="numpy") as f:
         meta = json.loads(f.metadata()["autoenc"])
         names = set(f.keys())
-    assert meta["format_version"] == 1
+    assert meta["format_version"] == 2
     assert meta["feature_names"] == [f"c{j}" for j in range(7)]
     assert meta["architecture"]["encoder_hidden"] == [6, 4]
     expected = {f"encoder.{i}.{p}" for i in range(3) for p in ("weight", "bias")}
@@ -99,3 +99,15 @@ def test_numpy_reimplementation_reproduces_cli_scores(trained):
     percentile = scored.column("percentile").to_numpy()
     ranks = np.searchsorted(np.sort(cli), cli, side="left") / len(cli)
     np.testing.assert_allclose(percentile, ranks, atol=1e-12)
+
+
+def test_metadata_checksum_is_computable_outside_rust(trained):
+    """The documented rule: CRC-32 of the stored metadata text with the checksum's digits zeroed."""
+    import zlib
+
+    model, _, _ = trained
+    with safe_open(str(model), framework="numpy") as f:
+        text = f.metadata()["autoenc"]
+    assert text.endswith('"}') and json.loads(text)["metadata_crc32"] == text[-10:-2]
+    zeroed = text[:-10] + '00000000"}'
+    assert "%08x" % zlib.crc32(zeroed.encode()) == text[-10:-2]

@@ -11,9 +11,9 @@ import pytest
 
 from test_model_file import ROOT, binary
 
-onnxruntime = pytest.importorskip("onnxruntime")
+import onnxruntime  # noqa: E402  (a missing package fails the run, it does not skip tests)
 
-ODDS = ROOT.parent / "shared" / "data" / "odds"
+ODDS = ROOT / "tests" / "data" / "odds"
 
 # One model per variant, with the settings that change the exported graph (top-k step, variational
 # mean head, sigmoid code, several hidden activations).
@@ -39,7 +39,7 @@ def run(*args):
 @pytest.fixture(scope="module")
 def cardio():
     data = ODDS / "cardio.csv"
-    assert data.exists(), f"{data} is missing (the ODDS sets live beside the repository, in ../shared)"
+    assert data.exists(), f"{data} is missing (a copy of two ODDS sets lives in tests/data/odds)"
     table = np.loadtxt(data, delimiter=",", skiprows=1, dtype=np.float64)
     return data, table[:, :-1].astype(np.float32)
 

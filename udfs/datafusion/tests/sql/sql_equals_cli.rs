@@ -41,8 +41,8 @@ async fn sql_scores_equal_the_cli_scores_of_an_odds_set() {
 #[tokio::test]
 async fn the_fixture_holds_every_odds_row_unchanged() {
     // Ties the fixture to the data set: the CLI wrote the ODDS rows as it read them.
-    let odds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/odds/thyroid.csv");
-    // The data sets live beside the repository (`../shared`), not in it.
+    let odds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/odds/thyroid.csv");
+    // A copy of the ODDS set lives in the repository (tests/data/odds).
     assert!(odds.exists(), "{} is missing", odds.display());
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let ctx = SessionContext::new().enable_url_table();

@@ -12,14 +12,13 @@ import pytest
 import polars_autoenc as pae
 from conftest import ROOT, autoenc_binary
 
-ODDS = pathlib.Path(ROOT).parent / "shared" / "data" / "odds"
+ODDS = pathlib.Path(ROOT) / "tests" / "data" / "odds"
 
 
 @pytest.fixture(scope="module")
 def cardio(tmp_path_factory):
     source = ODDS / "cardio.csv"
-    if not source.exists():
-        pytest.skip(f"ODDS data not found at {ODDS}")
+    assert source.exists(), f"{source} is missing (a copy of two ODDS sets lives in tests/data/odds)"
     tmp = tmp_path_factory.mktemp("odds")
     data = tmp / "cardio.csv"
     shutil.copy(source, data)
