@@ -68,7 +68,7 @@ pub enum AutoencError {
     #[error("infinite value at row {row}, feature '{feature}': only finite numbers or NaN (missing) are accepted")]
     InfiniteValue { row: usize, feature: String },
     #[error(
-        "value {value} at row {row}, feature '{feature}' is beyond the range of 32-bit floats (about ±3.4e38), \
+        "value {value:e} at row {row}, feature '{feature}' is beyond the range of 32-bit floats (about ±3.4e38), \
          which the model computes in"
     )]
     OutOfF32Range { row: usize, feature: String, value: f64 },

@@ -178,6 +178,17 @@ proptest! {
         }
     }
 
+    /// A damaged Parquet file (a real one with byte edits): a table or a clean error.
+    #[test]
+    fn damaged_parquet_files_read_cleanly(edits in proptest::collection::vec(edit(), 1..4)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        std::fs::write(&path, apply(parquet_file().clone(), &edits)).unwrap();
+        if let Ok(batch) = read_table(&path) {
+            let _verdict = feature_matrix(&batch, &FeatureSelection::AllNumericExcept(vec![]));
+        }
+    }
+
     /// A damaged Arrow IPC file (a real one with byte edits): a table or a clean error.
     #[test]
     fn damaged_arrow_files_read_cleanly(edits in proptest::collection::vec(edit(), 1..4)) {
@@ -188,6 +199,20 @@ proptest! {
             let _verdict = feature_matrix(&batch, &FeatureSelection::AllNumericExcept(vec![]));
         }
     }
+}
+
+/// A small Parquet file of the same table.
+fn parquet_file() -> &'static Vec<u8> {
+    static FILE: OnceLock<Vec<u8>> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let arrow = dir.path().join("t.arrow");
+        std::fs::write(&arrow, arrow_file()).unwrap();
+        let batch = read_table(&arrow).unwrap();
+        let path = dir.path().join("t.parquet");
+        autoenc::io::table::write_table(&path, &batch).unwrap();
+        std::fs::read(&path).unwrap()
+    })
 }
 
 /// A small Arrow IPC file: a float, an integer and a text column with nulls.

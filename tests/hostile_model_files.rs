@@ -157,12 +157,13 @@ fn crafted_sizes_are_refused_before_allocating() {
         let message = refused(&join(&parts, true));
         assert!(message.contains("too large") || message.contains("at most"), "{what}: {message}");
     }
-    // Wide and consistent metadata (200,000 features, all named) over the small tensors of a 6-feature
-    // model: the tensors' declared shapes give it away, before a 200,000-wide network is built.
+    // Wide and consistent metadata (60,000 features, all named, the hyper-parameters agreeing) over the
+    // small tensors of a 6-feature model: the tensors' declared shapes give it away, before a
+    // 60,000-wide network is built.
     let mut parts = split(&bytes);
-    let names: Vec<String> = (0..200_000).map(|j| format!("f{j}")).collect();
-    parts.meta.architecture.inputs = 200_000;
-    parts.meta.feature_names = names;
+    parts.meta.architecture.inputs = 60_000;
+    parts.meta.feature_names = (0..60_000).map(|j| format!("f{j}")).collect();
+    parts.meta.params.hidden = Some(parts.meta.architecture.encoder_hidden.clone());
     let message = refused(&join(&parts, true));
     assert_mentions(&message, "expected F32");
 }

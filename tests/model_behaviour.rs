@@ -133,7 +133,7 @@ fn damaged_model_files_are_clear_errors() {
     .unwrap();
     assert!(Autoencoder::from_bytes(&foreign).unwrap_err().to_string().contains("no metadata"));
     // A newer format version is refused with an upgrade hint.
-    let newer = replace_bytes(&bytes, br#"format_version\":1,"#, br#"format_version\":9,"#);
+    let newer = replace_bytes(&bytes, br#"format_version\":2,"#, br#"format_version\":9,"#);
     let err = Autoencoder::from_bytes(&newer).unwrap_err();
     assert!(matches!(err, AutoencError::UnsupportedFormatVersion { found: 9, .. }), "{err}");
     // A missing file names the path.

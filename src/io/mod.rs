@@ -2,5 +2,7 @@
 //! file writes both use (`atomic`).
 
 pub mod atomic;
+pub mod contain;
+pub mod ipc;
 pub mod model_file;
 pub mod table;

@@ -16,6 +16,8 @@ use ndarray::Array2;
 
 use crate::error::{AutoencError, Result};
 use crate::io::atomic::{AtomicFile, io_error_at};
+use crate::io::contain::contain;
+use crate::io::ipc::decode_ipc;
 use crate::limits::MAX_TABLE_BYTES;
 
 /// File formats, chosen by extension.
@@ -40,7 +42,10 @@ impl FileFormat {
 
 /// All rows of a file as one record batch.
 pub fn read_table(path: &Path) -> Result<RecordBatch> {
-    read_table_inner(path).map_err(|e| match e {
+    let damaged = |message: String| {
+        AutoencError::InvalidInput(format!("{}: damaged file (the reader failed: {message})", path.display()))
+    };
+    contain(|| read_table_inner(path), damaged).map_err(|e| match e {
         AutoencError::Arrow(err) => AutoencError::InvalidInput(format!("{}: {err}", path.display())),
         AutoencError::Parquet(err) => AutoencError::InvalidInput(format!("{}: {err}", path.display())),
         other => other,
@@ -112,14 +117,14 @@ fn read_table_inner(path: &Path) -> Result<RecordBatch> {
             let reader = arrow::csv::ReaderBuilder::new(schema.clone()).with_header(true).build(bounded(file))?;
             (schema, Box::new(reader))
         }
-        FileFormat::ArrowIpc => match arrow::ipc::reader::FileReader::try_new(file, None) {
-            Ok(reader) => (reader.schema(), Box::new(reader)),
-            Err(_) => {
-                // Not the file format: try the streaming format, which `.arrows` files use.
-                let reader = arrow::ipc::reader::StreamReader::try_new(bounded(open()?), None)?;
-                (reader.schema(), Box::new(reader))
-            }
-        },
+        FileFormat::ArrowIpc => {
+            // Read whole (bounded), then decoded without trusting the lengths inside (see `ipc`); the
+            // file format and the stream format (`.arrows`) both.
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut bounded(file), &mut bytes).map_err(|e| io_error_at(path, e))?;
+            let (schema, batches) = decode_ipc(arrow::buffer::Buffer::from(bytes))?;
+            (schema, Box::new(batches.into_iter().map(Ok)))
+        }
     };
     // Compressed formats can decode to far more than their size on disk: count what the rows take.
     let mut kept = Vec::new();

@@ -6,10 +6,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::io::Cursor;
 
 use arrow::array::RecordBatch;
-use arrow::ipc::reader::StreamReader;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -252,11 +250,15 @@ impl Decoder {
     }
 
     fn decode_arrow(&self, payload: &[u8], expected: usize) -> Result<Decoded, BadInput> {
+        let damaged = |detail: String| BadInput::Unparseable { format: "Arrow IPC", detail };
+        crate::io::contain::contain(|| self.read_arrow(payload, expected), damaged)
+    }
+
+    fn read_arrow(&self, payload: &[u8], expected: usize) -> Result<Decoded, BadInput> {
         let unparseable = |detail: String| BadInput::Unparseable { format: "Arrow IPC", detail };
-        let reader = StreamReader::try_new(Cursor::new(payload), None).map_err(|e| unparseable(e.to_string()))?;
-        let schema = reader.schema();
-        let batches: Vec<RecordBatch> =
-            reader.collect::<Result<_, _>>().map_err(|e: arrow::error::ArrowError| unparseable(e.to_string()))?;
+        // Decoded without trusting the lengths inside the message (see `io::ipc`).
+        let (schema, batches) = crate::io::ipc::decode_ipc(arrow::buffer::Buffer::from(payload.to_vec()))
+            .map_err(|e| unparseable(e.to_string()))?;
         let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| unparseable(e.to_string()))?;
         let (matrix, _) =
             feature_matrix(&batch, &FeatureSelection::Columns(self.fields.clone())).map_err(|e| match e {
@@ -264,6 +266,7 @@ impl Decoder {
                 crate::AutoencError::NonNumericColumn { name, dtype } => {
                     BadInput::NonNumeric { feature: name, detail: dtype }
                 }
+                crate::AutoencError::OutOfF32Range { feature, row, .. } => BadInput::Infinite { feature, row },
                 other => unparseable(other.to_string()),
             })?;
         debug_assert_eq!(matrix.ncols(), expected);
@@ -659,6 +662,28 @@ mod tests {
                 for format in [InputFormat::Csv, InputFormat::Arrow] {
                     let _verdict = decoder(format, None).decode(&payload, 2);
                 }
+            }
+
+            /// A real Arrow message with damaged bytes: a verdict, never a panic that escapes (the
+            /// Arrow reader itself panics on some, which `decode` contains).
+            #[test]
+            fn damaged_arrow_messages_get_a_verdict(
+                edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+            ) {
+                use arrow::array::{Float64Array, Int32Array};
+                use std::sync::Arc;
+                let batch = RecordBatch::try_from_iter([
+                    ("a", Arc::new(Float64Array::from(vec![Some(1.0), None, Some(3.0)])) as _),
+                    ("b", Arc::new(Int32Array::from(vec![Some(2), None, Some(4)])) as _),
+                ])
+                .unwrap();
+                let mut payload = crate::stream::encode::ipc_bytes(&batch).unwrap();
+                for (at, byte) in edits {
+                    let i = at.index(payload.len());
+                    payload[i] = byte;
+                }
+                let verdict = std::panic::catch_unwind(|| decoder(InputFormat::Arrow, None).decode(&payload, 2));
+                prop_assert!(verdict.is_ok(), "decode panicked");
             }
         }
     }
