@@ -75,6 +75,12 @@ pub struct StreamArgs {
     pub no_keep_partition: bool,
     #[arg(long)]
     pub transactional_id: Option<String>,
+    /// Seconds outputs may wait for the broker before the pipeline gives up and exits with an error.
+    #[arg(long)]
+    pub broker_give_up_seconds: Option<u64>,
+    /// Seconds without an answer from the broker before /health reports not ready and the log warns.
+    #[arg(long)]
+    pub broker_stall_seconds: Option<u64>,
     /// A librdkafka property for both clients, KEY=VALUE (repeatable), e.g. -X security.protocol=SSL.
     #[arg(short = 'X', value_parser = key_value)]
     pub kafka: Vec<(String, String)>,
@@ -108,6 +114,7 @@ impl StreamArgs {
         }
         set!(brokers, group_id, model, delivery, input_format, output_format, max_rows, max_bytes, max_wait_ms);
         set!(threshold_window, checkpoint_every, reload_interval_ms, metrics_addr, output_topic, max_in_flight_batches);
+        set!(broker_give_up_seconds, broker_stall_seconds);
         macro_rules! set_option {
             ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field.clone(); } )* };
         }
