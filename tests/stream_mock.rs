@@ -676,7 +676,7 @@ fn a_sliding_threshold_follows_a_drift_in_the_scores() {
     let clean = rows(1000, 35);
     let mut drifted = rows(1000, 36);
     for ((i, j), value) in drifted.indexed_iter_mut() {
-        *value += 0.8 * ((i * 7 + j * 3) as f32).sin();
+        *value += 3.0 * ((i * 7 + j * 3) as f32).sin();
     }
     let mut input = messages(&clean, 0);
     input.extend(messages(&drifted, 1000));

@@ -242,12 +242,15 @@ fn broker_paused_and_resumed(delivery: &str, seed: u64) {
     broker.create_topics(&[("in", 2), ("out", 2)]);
     let data = rows(6000, 50 + seed);
     let all = input(&data);
-    // The input keeps coming for a few seconds, so the pause lands while batches are in flight; the
-    // feeder itself waits out the pause (its flush allows 30 s).
+    // A backlog in small batches (each waits for its acknowledgements) keeps batches in flight when the
+    // pause comes; more input follows during and after it (the feeder waits the pause out: its flush
+    // allows 30 s).
+    produce(&broker.address, "in", &all[..3000]);
+    let rest = all[3000..].to_vec();
     let feeder = {
         let address = broker.address.clone();
         std::thread::spawn(move || {
-            for chunk in all.chunks(300) {
+            for chunk in rest.chunks(300) {
                 produce(&address, "in", chunk);
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -260,7 +263,7 @@ fn broker_paused_and_resumed(delivery: &str, seed: u64) {
         Command::new(env!("CARGO_BIN_EXE_autoenc"))
             .args(["-q", "stream", "--brokers", &broker.address, "--group-id", "paused", "--input-topic", "in"])
             .args(["--output-topic", "out", "--delivery", delivery, "--transactional-id", "autoenc-test-pause"])
-            .args(["--max-rows", "200", "--max-wait-ms", "10", "--metrics-addr", &health])
+            .args(["--max-rows", "20", "--max-wait-ms", "10", "--metrics-addr", &health])
             .args(["--broker-stall-seconds", "2", "--broker-give-up-seconds", "60"])
             .arg("--model")
             .arg(&model_path)
@@ -269,10 +272,15 @@ fn broker_paused_and_resumed(delivery: &str, seed: u64) {
             .spawn()
             .unwrap(),
     );
-    assert!(health_turns(&health, 200, Duration::from_secs(30)).is_some(), "healthy once consuming");
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        health_turns(&health, 200, Duration::from_secs(30)).is_some(),
+        "healthy once consuming; log:\n{}",
+        log_text()
+    );
     let read_committed = delivery == "exactly-once";
-    let before = read_topic(&broker.address, "out", Duration::from_secs(60), read_committed, |m| m.len() >= 1000);
-    assert!(before.len() >= 1000, "progress before the pause");
+    let before = read_topic(&broker.address, "out", Duration::from_secs(60), read_committed, |m| m.len() >= 500);
+    assert!(before.len() >= 500, "progress before the pause");
 
     signal(broker.child.id(), "STOP");
     let paused = Instant::now();
@@ -295,19 +303,23 @@ fn broker_paused_and_resumed(delivery: &str, seed: u64) {
         assert!(Instant::now() < deadline, "no exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = log_text();
 
     let unhealthy = unhealthy.unwrap_or_else(|| panic!("/health stayed 200 while the broker was paused; log:\n{log}"));
+    let waits: Vec<&str> = log.lines().filter(|l| l.contains("waiting for") || l.contains("no response")).collect();
     eprintln!(
-        "{delivery}: /health 503 after {:.1} s of pause, 200 again {:.1} s after resuming",
+        "{delivery}: /health 503 after {:.1} s of pause, 200 again {:.1} s after resuming; warnings:\n{}",
         (unhealthy - paused).as_secs_f64(),
-        healthy.map_or(f64::NAN, |t| (t - resumed).as_secs_f64())
+        healthy.map_or(f64::NAN, |t| (t - resumed).as_secs_f64()),
+        waits.join("\n")
     );
     assert!(healthy.is_some(), "/health back to 200 after the broker resumed; log:\n{log}");
     assert!(running, "the pipeline was still running after the pause; log:\n{log}");
     assert!(status.success(), "exit 0 after SIGTERM; log:\n{log}");
     assert!(
-        log.contains("waiting for broker acknowledgements for") || log.contains("no response from the broker"),
+        log.contains("waiting for broker acknowledgements for")
+            || log.contains("waiting for the broker for")
+            || log.contains("no response from the broker"),
         "the log says what the pipeline waits for:\n{log}"
     );
     let records = by_id(&output);

@@ -57,7 +57,8 @@ fn broker_silent(statistics: &Statistics, stall: Duration) -> Option<bool> {
 
 impl ClientContext for PipelineContext {
     fn stats(&self, statistics: Statistics) {
-        if let Some(silent) = broker_silent(&statistics, self.stall) {
+        let current = !self.metrics.broker.outdated(statistics.time);
+        if let Some(silent) = broker_silent(&statistics, self.stall).filter(|_| current) {
             let was_silent = self.metrics.broker.set_silent(silent);
             let mut silence = self.silence.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();

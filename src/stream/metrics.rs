@@ -10,7 +10,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -46,6 +46,8 @@ pub struct BrokerHealth {
     overdue_waits: AtomicUsize,
     /// The consumer's last statistics showed no broker connection that answered recently.
     silent: AtomicBool,
+    /// When a wait on the broker last ended (Unix ms): statistics from before it are out of date.
+    last_answer_ms: AtomicU64,
 }
 
 impl BrokerHealth {
@@ -53,6 +55,18 @@ impl BrokerHealth {
     pub fn overdue(self: &Arc<Self>) -> OverdueGuard {
         self.overdue_waits.fetch_add(1, Ordering::Relaxed);
         OverdueGuard(self.clone())
+    }
+
+    /// Notes that the broker just answered a wait.
+    pub fn answered(&self) {
+        self.last_answer_ms.store(unix_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether statistics taken at `time_s` (Unix seconds) are older than the broker's last answer.
+    /// Statistics queue up while the pipeline waits on the broker and arrive together when it polls
+    /// again, so the last report of a pause comes after the broker is back.
+    pub fn outdated(&self, time_s: i64) -> bool {
+        time_s.saturating_mul(1000) < self.last_answer_ms.load(Ordering::Relaxed) as i64
     }
 
     /// Records whether the broker is silent; returns what was recorded before (to log changes only).
@@ -70,6 +84,10 @@ impl BrokerHealth {
             None
         }
     }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Keeps a wait counted as overdue while it lives.

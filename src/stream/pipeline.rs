@@ -313,6 +313,7 @@ impl BrokerWait {
                 biased;
                 out = &mut future => {
                     if overdue.is_some() {
+                        self.metrics.broker.answered();
                         tracing::info!("the broker answered after {:.1} s ({what}); going on", started.elapsed().as_secs_f64());
                     }
                     return out;
@@ -472,8 +473,9 @@ async fn handle_batch(
     let learn = config.learn;
     let checkpoint_every = config.checkpoint_every;
     let max_record_bytes = config.max_record_bytes();
-    let (state_back, processed, messages) = tokio::task::spawn_blocking(move || {
+    let (state_back, processed, messages, checkpointed) = tokio::task::spawn_blocking(move || {
         let version = state.source.version();
+        let mut checkpointed = false;
         let processed = process_batch(
             &messages,
             BatchContext {
@@ -493,15 +495,19 @@ async fn handle_batch(
             state.batches_since_checkpoint += 1;
             if state.batches_since_checkpoint >= checkpoint_every {
                 state.batches_since_checkpoint = 0;
-                if let Err(error) = state.source.checkpoint() {
-                    tracing::warn!("checkpoint failed: {error}");
+                match state.source.checkpoint() {
+                    Ok(()) => checkpointed = true,
+                    Err(error) => tracing::warn!("checkpoint failed: {error}"),
                 }
             }
         }
-        (state, processed, messages)
+        (state, processed, messages, checkpointed)
     })
     .await
     .map_err(|e| AutoencError::Stream(format!("scoring task failed: {e}")))?;
+    if checkpointed {
+        sink.metrics.checkpoints.inc();
+    }
 
     let offsets = next_offsets(&messages)?;
     let done = BatchDone {
@@ -607,8 +613,13 @@ fn retrying<T>(
     mut call: impl FnMut() -> Result<T, KafkaError>,
 ) -> Result<T, KafkaError> {
     let _watch = wait.watch(what);
+    let started = Instant::now();
     loop {
-        match call() {
+        let result = call();
+        if started.elapsed() >= wait.stall {
+            wait.metrics.broker.answered();
+        }
+        match result {
             Err(KafkaError::Transaction(error)) if error.is_retriable() && Instant::now() < give_up_at => {
                 tracing::warn!("{what}: {error}; trying again until the broker answers");
                 // Most retriable errors come after the call's own timeout; a pause keeps the others from
