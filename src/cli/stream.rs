@@ -229,6 +229,8 @@ mod tests {
             "exactly-once",
             "--max-in-flight-batches",
             "3",
+            "--broker-give-up-seconds",
+            "90",
         ]);
         let c = w.args.merged().unwrap();
         assert_eq!(c.max_rows, 20);
@@ -239,6 +241,8 @@ mod tests {
         assert!(!c.reload);
         assert_eq!(c.delivery, Delivery::ExactlyOnce);
         assert_eq!(c.max_in_flight_batches, 3);
+        assert_eq!(c.broker_give_up_seconds, 90);
+        assert_eq!(c.broker_stall_seconds, 5, "unset: the default");
         assert!(Wrapper::try_parse_from(["x", "-X", "novalue"]).is_err());
     }
 }
