@@ -709,3 +709,61 @@ fn a_sliding_threshold_follows_a_drift_in_the_scores() {
     let early = (600..1000).filter(|id| records[id][0]["is_anomaly"].as_bool().unwrap()).count();
     assert!(early < 40, "{early} of 400 clean rows flagged");
 }
+
+#[test]
+fn records_the_broker_refuses_as_too_large_become_dead_letters_and_the_stream_goes_on() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("m.ae");
+    train_model(&model_path, 16);
+    let cluster = cluster();
+    let brokers = cluster.bootstrap_servers();
+    let first = rows(200, 37);
+    let later = rows(100, 38);
+    produce(&brokers, IN, &messages(&first, 0));
+    // The next produce request fails as a broker with a lower limit than the producer's would answer:
+    // every record of that request is refused, whatever its size.
+    cluster.request_errors(RDKafkaApiKey::Produce, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE]);
+
+    let runtime = runtime();
+    let metrics = Metrics::new();
+    let running = start(&runtime, config(&brokers, &model_path, "refused"), metrics.clone());
+    let refused_ids = |dead: &[rdkafka::message::OwnedMessage]| -> BTreeSet<u64> {
+        dead.iter()
+            .filter(|m| header_value(m, "autoenc.error").as_deref() == Some("too_large"))
+            .map(|m| serde_json::from_slice::<serde_json::Value>(m.payload().unwrap()).unwrap()["id"].as_u64().unwrap())
+            .collect()
+    };
+    // Wait until every first-round id is either in the output or a dead letter.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (output, dead) = loop {
+        let output = read_topic(&brokers, OUT, Duration::from_secs(2), false, |_| false);
+        let dead = read_topic(&brokers, DLQ, Duration::from_secs(1), false, |_| false);
+        let seen: BTreeSet<u64> = by_id(&output).keys().copied().chain(refused_ids(&dead)).collect();
+        if seen.len() >= first.nrows() || Instant::now() > deadline || running.task.is_finished() {
+            break (output, dead);
+        }
+    };
+    assert!(!running.task.is_finished(), "the pipeline stopped on the refusal");
+    let refused = refused_ids(&dead);
+    assert!(!refused.is_empty(), "the injected refusal reached the pipeline");
+    let scored: BTreeSet<u64> = by_id(&output).keys().copied().collect();
+    let all: BTreeSet<u64> = scored.union(&refused).copied().collect();
+    assert_eq!(all.len(), first.nrows(), "each record is in the output or a dead letter");
+    for letter in dead.iter().filter(|m| header_value(m, "autoenc.error").as_deref() == Some("too_large")) {
+        assert_eq!(header_value(letter, "autoenc.refused.topic").as_deref(), Some(OUT));
+        assert!(header_value(letter, "autoenc.original.size").is_some());
+    }
+    produce(&brokers, IN, &messages(&later, first.nrows()));
+    let output = read_topic(&brokers, OUT, Duration::from_secs(30), false, |m| {
+        by_id(m).keys().filter(|&&id| id >= first.nrows() as u64).count() >= later.nrows()
+    });
+    running.finish(&runtime);
+    let late = by_id(&output).keys().filter(|&&id| id >= first.nrows() as u64).count();
+    assert_eq!(late, later.nrows(), "later messages are scored after the refusal");
+    eprintln!(
+        "{} of {} records refused by the injected error went to the dead-letter topic",
+        refused.len(),
+        first.nrows()
+    );
+}
