@@ -60,6 +60,7 @@ fn bench(c: &mut Criterion) {
                     output_format: autoenc::stream::OutputFormat::Json,
                     window: None,
                     collect_normal: false,
+                    max_record_bytes: config.max_record_bytes(),
                 },
             )
         })

@@ -539,3 +539,231 @@ fn a_bad_config_or_model_is_a_clear_error() {
     assert!(!status.status.success());
     assert!(String::from_utf8_lossy(&status.stderr).contains("max_rows"));
 }
+
+#[test]
+fn an_oversized_message_becomes_a_cut_dead_letter_and_the_stream_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("m.ae");
+    train_model(&model_path, 9);
+    let cluster = cluster();
+    let brokers = cluster.bootstrap_servers();
+    let first = rows(300, 31);
+    let later = rows(100, 32);
+    // Over the producer's default message.max.bytes (1,000,000) on its own: a valid row whose output
+    // would be too large, and an unparseable message whose dead letter would be.
+    let blob = "x".repeat(1_200_000);
+    let mut valid = json_row(9999, first.row(0));
+    valid.insert_str(valid.len() - 1, &format!(",\"blob\":\"{blob}\""));
+    let bad = format!("{{\"id\": 9998, \"blob\": \"{blob}");
+    let mut input = messages(&first, 0);
+    input.insert(150, (Some(1), "huge-valid".into(), valid.clone().into_bytes(), Some(header("origin", "test"))));
+    input.insert(200, (Some(1), "huge-bad".into(), bad.clone().into_bytes(), None));
+    produce_large(&brokers, IN, &input, 4_000_000);
+
+    let runtime = runtime();
+    let running = start(&runtime, config(&brokers, &model_path, "large"), Metrics::new());
+    let output = read_topic(&brokers, OUT, Duration::from_secs(30), false, |m| {
+        m.len() >= first.nrows() || running.task.is_finished()
+    });
+    assert!(!running.task.is_finished(), "the pipeline stopped on the oversized message");
+    assert_eq!(distinct_ids(&output), first.nrows(), "the normal messages around it are scored and produced");
+    let dead = read_topic(&brokers, DLQ, Duration::from_secs(20), false, |m| m.len() >= 2);
+
+    // The pipeline goes on with later messages.
+    produce(&brokers, IN, &messages(&later, first.nrows()));
+    let total = first.nrows() + later.nrows();
+    let output = read_topic(&brokers, OUT, Duration::from_secs(30), false, distinct_reached(total));
+    let summary = running.finish(&runtime);
+    let records = by_id(&output);
+    assert_eq!(records.len(), total, "every normal message is in the output");
+    assert!(records.values().all(|v| v.len() == 1), "nothing duplicated");
+    assert_eq!(summary.dead_letters, 2);
+
+    assert_eq!(dead.len(), 2, "one dead letter each");
+    for (key, code, original) in [("huge-valid", "too_large", &valid), ("huge-bad", "unparseable", &bad)] {
+        let letter = dead.iter().find(|m| m.key() == Some(key.as_bytes())).unwrap_or_else(|| panic!("no {key}"));
+        assert_eq!(header_value(letter, "autoenc.error").as_deref(), Some(code), "{key}");
+        assert!(!header_value(letter, "autoenc.error.message").unwrap().is_empty());
+        assert_eq!(header_value(letter, "autoenc.original.size"), Some(original.len().to_string()), "{key}");
+        assert_eq!(header_value(letter, "autoenc.truncated").as_deref(), Some("payload"), "{key}");
+        let payload = letter.payload().unwrap();
+        assert!(payload.len() < 1_000_000 && payload.len() > 900_000, "{key}: cut to fit, {} bytes", payload.len());
+        assert!(original.as_bytes().starts_with(payload), "{key}: the payload is the original's beginning");
+        assert_eq!(header_value(letter, "autoenc.partition").as_deref(), Some("1"));
+    }
+    let letter = dead.iter().find(|m| m.key() == Some(&b"huge-valid"[..])).unwrap();
+    assert_eq!(header_value(letter, "origin").as_deref(), Some("test"), "small original headers are kept");
+    assert!(header_value(letter, "autoenc.error.message").unwrap().contains("bytes"));
+    assert_eq!(committed(&brokers, "large", IN, 4), end_offsets(&brokers, IN, 4), "everything committed");
+}
+
+#[test]
+fn learning_checkpoints_atomically_and_a_kill_mid_checkpoint_leaves_a_loadable_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("m.ae");
+    train_model(&model_path, 14);
+    let before = std::fs::read(&model_path).unwrap();
+    let cluster = cluster();
+    let brokers = cluster.bootstrap_servers();
+    let data = rows(2000, 33);
+    produce(&brokers, IN, &messages(&data, 0));
+
+    let runtime = runtime();
+    let metrics = Metrics::new();
+    let mut c = config(&brokers, &model_path, "learn");
+    c.learn = true;
+    c.checkpoint_every = 2;
+    let running = start(&runtime, c, metrics.clone());
+    let output = read_topic(&brokers, OUT, Duration::from_secs(60), false, |m| m.len() >= data.nrows());
+    let summary = running.finish(&runtime);
+    assert_eq!(distinct_ids(&output), data.nrows());
+    let after = std::fs::read(&model_path).unwrap();
+    assert_ne!(before, after, "the learned model was written back");
+    let learned = autoenc::Autoencoder::load(&model_path).expect("the checkpoint loads");
+    assert_eq!(learned.n_features(), FEATURES);
+    assert!(metrics.checkpoints.get() >= 1, "checkpoints during the run and at shutdown");
+    assert_eq!(summary.model_reloads, 0, "its own checkpoints are not taken for a new model");
+    // Rows scored after learning batches carry `<version>+<n>` or a checkpoint's version.
+    let initial = autoenc::stream::model_source::version_of(&before);
+    let versions: BTreeSet<String> =
+        by_id(&output).values().map(|v| v[0]["model_version"].as_str().unwrap().to_string()).collect();
+    assert!(versions.contains(&initial), "{versions:?}");
+    assert!(versions.len() > 1, "the version moves as the model learns: {versions:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "no temporary file left after a clean run");
+
+    // SIGKILL at various moments of a run that checkpoints after every batch: whenever the process
+    // dies, the model file is a complete model (written to a temporary file, then renamed).
+    let more = rows(20_000, 34);
+    produce(&brokers, IN, &messages(&more, data.nrows()));
+    let before_kills = std::fs::read(&model_path).unwrap();
+    for (round, wait_ms) in [1500u64, 2100, 2700, 3300].into_iter().enumerate() {
+        // A group per round: a killed member would hold its partitions until its session expires.
+        let group = format!("learn-kill-{round}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_autoenc"))
+            .args(["-q", "stream", "--brokers", &brokers, "--group-id", &group, "--input-topic", IN])
+            .args(["--output-topic", OUT, "--max-rows", "50", "--max-wait-ms", "5", "--metrics-addr", ""])
+            .args(["--learn", "--checkpoint-every", "1", "-X", "session.timeout.ms=6000"])
+            .arg("--model")
+            .arg(&model_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        autoenc::Autoencoder::load(&model_path)
+            .unwrap_or_else(|e| panic!("round {round}: the model file does not load after a kill: {e}"));
+    }
+    assert_ne!(std::fs::read(&model_path).unwrap(), before_kills, "the killed runs were checkpointing");
+}
+
+#[test]
+fn a_sliding_threshold_follows_a_drift_in_the_scores() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("m.ae");
+    let model = train_model(&model_path, 15);
+    let cluster = cluster();
+    cluster.create_topic("drift-in", 1, 1).unwrap();
+    cluster.create_topic("drift-out", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    // 1000 rows like the training data, then 1000 with extra noise: their scores move up together.
+    let clean = rows(1000, 35);
+    let mut drifted = rows(1000, 36);
+    for ((i, j), value) in drifted.indexed_iter_mut() {
+        *value += 3.0 * ((i * 7 + j * 3) as f32).sin();
+    }
+    let mut input = messages(&clean, 0);
+    input.extend(messages(&drifted, 1000));
+    for message in &mut input {
+        message.0 = Some(0); // one partition: the window sees the rows in order
+    }
+    produce(&brokers, "drift-in", &input);
+
+    let runtime = runtime();
+    let mut c = config(&brokers, &model_path, "drift");
+    c.input_topics = vec!["drift-in".into()];
+    c.output_topic = "drift-out".into();
+    c.alerts_topic = None;
+    c.threshold_window = 400;
+    c.contamination = Some(0.02);
+    let running = start(&runtime, c, Metrics::new());
+    let output = read_topic(&brokers, "drift-out", Duration::from_secs(60), false, |m| m.len() >= 2000);
+    running.finish(&runtime);
+    let records = by_id(&output);
+    assert_eq!(records.len(), 2000);
+    // The last 500 drifted rows: the model's fixed threshold flags most of them, the window (full of
+    // drifted scores by then) about its contamination.
+    let tail: Vec<&serde_json::Value> = (1500..2000).map(|id| &records[&id][0]).collect();
+    let fixed = tail.iter().filter(|r| model.is_anomaly(r["score"].as_f64().unwrap())).count();
+    let sliding = tail.iter().filter(|r| r["is_anomaly"].as_bool().unwrap()).count();
+    eprintln!("last 500 drifted rows flagged: fixed threshold {fixed}, sliding window {sliding}");
+    assert!(fixed > 150, "the drift raises the scores past the model's threshold ({fixed} of 500)");
+    assert!(sliding < 50, "the window's threshold follows the drift ({sliding} of 500 flagged)");
+    // Before the drift the window flags about the contamination too.
+    let early = (600..1000).filter(|id| records[id][0]["is_anomaly"].as_bool().unwrap()).count();
+    assert!(early < 40, "{early} of 400 clean rows flagged");
+}
+
+#[test]
+fn records_the_broker_refuses_as_too_large_become_dead_letters_and_the_stream_goes_on() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("m.ae");
+    train_model(&model_path, 16);
+    let cluster = cluster();
+    let brokers = cluster.bootstrap_servers();
+    let first = rows(200, 37);
+    let later = rows(100, 38);
+    produce(&brokers, IN, &messages(&first, 0));
+    // The next produce request fails as a broker with a lower limit than the producer's would answer:
+    // every record of that request is refused, whatever its size.
+    cluster.request_errors(RDKafkaApiKey::Produce, &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE]);
+
+    let runtime = runtime();
+    let metrics = Metrics::new();
+    let running = start(&runtime, config(&brokers, &model_path, "refused"), metrics.clone());
+    let refused_ids = |dead: &[rdkafka::message::OwnedMessage]| -> BTreeSet<u64> {
+        dead.iter()
+            .filter(|m| header_value(m, "autoenc.error").as_deref() == Some("too_large"))
+            .map(|m| serde_json::from_slice::<serde_json::Value>(m.payload().unwrap()).unwrap()["id"].as_u64().unwrap())
+            .collect()
+    };
+    // Wait until every first-round id is either in the output or a dead letter.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (output, dead) = loop {
+        let output = read_topic(&brokers, OUT, Duration::from_secs(2), false, |_| false);
+        let dead = read_topic(&brokers, DLQ, Duration::from_secs(1), false, |_| false);
+        let seen: BTreeSet<u64> = by_id(&output).keys().copied().chain(refused_ids(&dead)).collect();
+        if seen.len() >= first.nrows() || Instant::now() > deadline || running.task.is_finished() {
+            break (output, dead);
+        }
+    };
+    assert!(!running.task.is_finished(), "the pipeline stopped on the refusal");
+    let refused = refused_ids(&dead);
+    assert!(!refused.is_empty(), "the injected refusal reached the pipeline");
+    let scored: BTreeSet<u64> = by_id(&output).keys().copied().collect();
+    let all: BTreeSet<u64> = scored.union(&refused).copied().collect();
+    assert_eq!(all.len(), first.nrows(), "each record is in the output or a dead letter");
+    for letter in dead.iter().filter(|m| header_value(m, "autoenc.error").as_deref() == Some("too_large")) {
+        assert_eq!(header_value(letter, "autoenc.refused.topic").as_deref(), Some(OUT));
+        assert!(header_value(letter, "autoenc.original.size").is_some());
+    }
+    produce(&brokers, IN, &messages(&later, first.nrows()));
+    let output = read_topic(&brokers, OUT, Duration::from_secs(30), false, |m| {
+        by_id(m).keys().filter(|&&id| id >= first.nrows() as u64).count() >= later.nrows()
+    });
+    running.finish(&runtime);
+    let late = by_id(&output).keys().filter(|&&id| id >= first.nrows() as u64).count();
+    assert_eq!(late, later.nrows(), "later messages are scored after the refusal");
+    eprintln!(
+        "{} of {} records refused by the injected error went to the dead-letter topic",
+        refused.len(),
+        first.nrows()
+    );
+}

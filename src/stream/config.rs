@@ -121,6 +121,15 @@ pub struct StreamConfig {
     /// Transactional id for `exactly-once` (default `autoenc-<group_id>-<hostname/pid>`); it must be
     /// stable across restarts of one instance and different between instances.
     pub transactional_id: Option<String>,
+    /// How long outputs may wait for the broker's acknowledgement before the pipeline gives up and exits
+    /// with an error, in seconds (default 300). It sets the producer's `message.timeout.ms` (and, for
+    /// exactly-once, `transaction.timeout.ms`, which bounds it); a `message.timeout.ms` under
+    /// `[producer]` or `[kafka]` wins. Until then a broker that comes back is resumed from by itself.
+    pub broker_give_up_seconds: u64,
+    /// After this many seconds without an acknowledgement the pipeline is waiting for, or without any
+    /// response from the broker, `/health` answers 503 and a warning is logged (again at this interval)
+    /// until the broker answers (default 5).
+    pub broker_stall_seconds: u64,
 }
 
 impl Default for StreamConfig {
@@ -155,6 +164,8 @@ impl Default for StreamConfig {
             consumer: BTreeMap::new(),
             producer: BTreeMap::new(),
             transactional_id: None,
+            broker_give_up_seconds: 300,
+            broker_stall_seconds: 5,
         }
     }
 }
@@ -169,6 +180,14 @@ const OWNED_PROPERTIES: &[&str] = &[
     "group.id",
     "bootstrap.servers",
 ];
+
+/// Bytes kept free below `message.max.bytes` for what librdkafka adds around a record (length, offset and
+/// timestamp varints, attributes; at most about 30 bytes) and the record batch's header (61 bytes), with
+/// a margin.
+pub const RECORD_HEADROOM: usize = 512;
+
+/// The smallest record limit that still leaves a dead letter room for its headers and a payload excerpt.
+pub const MIN_DEAD_LETTER: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -214,6 +233,29 @@ impl StreamConfig {
         positive("max_bytes", self.max_bytes)?;
         positive("checkpoint_every", self.checkpoint_every)?;
         positive("max_in_flight_batches", self.max_in_flight_batches)?;
+        positive("broker_stall_seconds", self.broker_stall_seconds as usize)?;
+        positive("broker_give_up_seconds", self.broker_give_up_seconds as usize)?;
+        // librdkafka keeps a timeout in an i32 of milliseconds.
+        if self.broker_give_up_seconds > i32::MAX as u64 / 1000 {
+            return Err(ConfigError::Invalid {
+                key: "broker_give_up_seconds",
+                message: format!("{} is more than librdkafka can wait", self.broker_give_up_seconds),
+            });
+        }
+        if let Some(bytes) = self.user_property("message.max.bytes") {
+            match bytes.parse::<usize>() {
+                Ok(n) if n > RECORD_HEADROOM + MIN_DEAD_LETTER => {}
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "producer.message.max.bytes",
+                        message: format!(
+                            "{bytes:?}: needs a number above {} (room for a dead letter)",
+                            RECORD_HEADROOM + MIN_DEAD_LETTER
+                        ),
+                    });
+                }
+            }
+        }
         if let Some(c) = self.contamination
             && !(c > 0.0 && c < 0.5)
         {
@@ -278,13 +320,43 @@ impl StreamConfig {
         let mut config = self.base_client();
         // Idempotence keeps the order of each partition through retries, which per-partition order needs.
         config.set("enable.idempotence", "true").set("linger.ms", "2");
+        let give_up = (self.broker_give_up_seconds * 1000).to_string();
         if self.delivery == Delivery::ExactlyOnce {
             config.set("transactional.id", self.transactional_id());
+            // librdkafka refuses a message timeout above the transaction timeout and derives the message
+            // timeout from it when unset, so the give-up time is the transaction's.
+            if self.user_property("transaction.timeout.ms").is_none() {
+                config.set("transaction.timeout.ms", &give_up);
+            }
+        } else {
+            config.set("message.timeout.ms", &give_up);
         }
         for (key, value) in &self.producer {
             config.set(key, value);
         }
         config
+    }
+
+    /// A property the user set for the producer (`[producer]` wins over `[kafka]`).
+    fn user_property(&self, key: &str) -> Option<&str> {
+        self.producer.get(key).or_else(|| self.kafka.get(key)).map(String::as_str)
+    }
+
+    /// How long the producer waits for an acknowledgement before the pipeline gives up, in ms: the
+    /// user's `message.timeout.ms` (or, for exactly-once, `transaction.timeout.ms`) if set, else
+    /// `broker_give_up_seconds`.
+    pub fn broker_give_up_ms(&self) -> u64 {
+        let user = |key| self.user_property(key).and_then(|v| v.parse::<u64>().ok());
+        let transaction = (self.delivery == Delivery::ExactlyOnce).then(|| user("transaction.timeout.ms")).flatten();
+        user("message.timeout.ms").or(transaction).unwrap_or(self.broker_give_up_seconds * 1000)
+    }
+
+    /// The largest record (payload, key and headers) the pipeline produces: the producer's
+    /// `message.max.bytes` (librdkafka's default 1,000,000) less room for the record's framing. A
+    /// larger output or dead letter is cut to fit instead of being refused by the producer.
+    pub fn max_record_bytes(&self) -> usize {
+        let limit = self.user_property("message.max.bytes").and_then(|v| v.parse::<usize>().ok());
+        limit.unwrap_or(1_000_000).saturating_sub(RECORD_HEADROOM).max(MIN_DEAD_LETTER)
     }
 
     /// The transactional id used in exactly-once mode.
@@ -369,5 +441,32 @@ mod tests {
         config.metrics_addr = "nowhere".into();
         assert!(config.validate().unwrap_err().to_string().contains("metrics_addr"));
         assert!(matches!(StreamConfig::default().validate(), Err(ConfigError::Missing("input_topics"))));
+    }
+
+    #[test]
+    fn broker_give_up_and_record_limit_reach_the_producer() {
+        let config = minimal();
+        assert_eq!(config.producer_config().get("message.timeout.ms"), Some("300000"));
+        assert_eq!(config.broker_give_up_ms(), 300_000);
+        assert_eq!(config.max_record_bytes(), 1_000_000 - RECORD_HEADROOM);
+        let mut eos = minimal();
+        eos.delivery = Delivery::ExactlyOnce;
+        eos.broker_give_up_seconds = 60;
+        // librdkafka bounds the message timeout by the transaction timeout and derives it from it.
+        assert_eq!(eos.producer_config().get("transaction.timeout.ms"), Some("60000"));
+        assert_eq!(eos.producer_config().get("message.timeout.ms"), None);
+        assert_eq!(eos.broker_give_up_ms(), 60_000);
+        let mut user = minimal();
+        user.producer.insert("message.timeout.ms".into(), "1234".into());
+        user.kafka.insert("message.max.bytes".into(), "200000".into());
+        assert_eq!(user.producer_config().get("message.timeout.ms"), Some("1234"), "the user's setting wins");
+        assert_eq!(user.broker_give_up_ms(), 1234);
+        assert_eq!(user.max_record_bytes(), 200_000 - RECORD_HEADROOM);
+        user.validate().unwrap();
+        user.producer.insert("message.max.bytes".into(), "100".into());
+        assert!(user.validate().unwrap_err().to_string().contains("message.max.bytes"));
+        let mut zero = minimal();
+        zero.broker_stall_seconds = 0;
+        assert!(zero.validate().unwrap_err().to_string().contains("broker_stall_seconds"));
     }
 }

@@ -2,10 +2,15 @@
 //!
 //! Names follow Prometheus conventions (`_total` counters, `_seconds` histograms). Consumer lag comes
 //! from librdkafka's own statistics (per assigned partition), refreshed every second.
+//!
+//! `/health` answers 200 only while the pipeline can make progress: it is consuming, no acknowledgement
+//! it waits for is overdue, and the broker answered recently. A broker that stops answering (killed,
+//! paused, cut off) turns it to 503 within `broker_stall_seconds`, and back to 200 once the broker
+//! answers again, so an orchestrator sees the truth instead of a live process that does nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -29,6 +34,69 @@ pub struct Metrics {
     pub assigned_partitions: IntGauge,
     /// True once the pipeline consumes; `/health` answers 503 before and after.
     pub running: Arc<AtomicBool>,
+    /// What the pipeline knows of the broker; `/health` answers 503 while it is not answering.
+    pub broker: Arc<BrokerHealth>,
+}
+
+/// Signs that the broker is not answering, set by the pipeline and read by `/health`.
+#[derive(Debug, Default)]
+pub struct BrokerHealth {
+    /// Waits for acknowledgements that have lasted longer than `broker_stall_seconds` (a count, not a
+    /// flag, because several batches may wait at once and each clears only its own).
+    overdue_waits: AtomicUsize,
+    /// The consumer's last statistics showed no broker connection that answered recently.
+    silent: AtomicBool,
+    /// When a wait on the broker last ended (Unix ms): statistics from before it are out of date.
+    last_answer_ms: AtomicU64,
+}
+
+impl BrokerHealth {
+    /// Marks one wait as overdue until the returned guard is dropped (also when the wait is abandoned).
+    pub fn overdue(self: &Arc<Self>) -> OverdueGuard {
+        self.overdue_waits.fetch_add(1, Ordering::Relaxed);
+        OverdueGuard(self.clone())
+    }
+
+    /// Notes that the broker just answered a wait.
+    pub fn answered(&self) {
+        self.last_answer_ms.store(unix_ms(), Ordering::Relaxed);
+    }
+
+    /// Whether statistics taken at `time_s` (Unix seconds) are older than the broker's last answer.
+    /// Statistics queue up while the pipeline waits on the broker and arrive together when it polls
+    /// again, so the last report of a pause comes after the broker is back.
+    pub fn outdated(&self, time_s: i64) -> bool {
+        time_s.saturating_mul(1000) < self.last_answer_ms.load(Ordering::Relaxed) as i64
+    }
+
+    /// Records whether the broker is silent; returns what was recorded before (to log changes only).
+    pub fn set_silent(&self, silent: bool) -> bool {
+        self.silent.swap(silent, Ordering::Relaxed)
+    }
+
+    /// Why the pipeline cannot make progress, if it cannot.
+    pub fn problem(&self) -> Option<&'static str> {
+        if self.overdue_waits.load(Ordering::Relaxed) > 0 {
+            Some("waiting for the broker to acknowledge outputs\n")
+        } else if self.silent.load(Ordering::Relaxed) {
+            Some("the broker is not answering\n")
+        } else {
+            None
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Keeps a wait counted as overdue while it lives.
+pub struct OverdueGuard(Arc<BrokerHealth>);
+
+impl Drop for OverdueGuard {
+    fn drop(&mut self) {
+        self.0.overdue_waits.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The metric names, for the dashboard test and the docs.
@@ -103,6 +171,7 @@ impl Metrics {
             checkpoints,
             assigned_partitions,
             running: Arc::new(AtomicBool::new(false)),
+            broker: Arc::new(BrokerHealth::default()),
         }
     }
 
@@ -142,11 +211,12 @@ pub async fn serve(
             "/health",
             get(move || {
                 let running = metrics.running.load(Ordering::Relaxed);
+                let problem = metrics.broker.problem();
                 async move {
-                    if running {
-                        (StatusCode::OK, "ok\n")
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "not consuming\n")
+                    match (running, problem) {
+                        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "not consuming\n"),
+                        (true, Some(problem)) => (StatusCode::SERVICE_UNAVAILABLE, problem),
+                        (true, None) => (StatusCode::OK, "ok\n"),
                     }
                 }
             }),

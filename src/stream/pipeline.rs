@@ -8,6 +8,15 @@
 //! new owner reads them again. Shutdown (SIGINT, SIGTERM or the caller's signal) is the one cancellation
 //! path: stop consuming, finish the batch in hand, commit synchronously, checkpoint a learning model, and
 //! return.
+//!
+//! Nothing in the data stops the loop: bad and oversized messages become dead letters (see [`scorer`]),
+//! and a record the broker still refuses as too large is sent to the dead-letter topic as a cut copy.
+//! A broker that stops answering does not stop it either: the loop waits for the acknowledgements,
+//! says so in the log every `broker_stall_seconds` and on `/health`, and goes on when the broker
+//! answers again. Only after `broker_give_up_seconds` without an acknowledgement does it give up and
+//! return an error, leaving the batch uncommitted for the next run.
+//!
+//! [`scorer`]: super::scorer
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -25,7 +34,7 @@ use super::context::PipelineContext;
 use super::decode::Decoder;
 use super::metrics::Metrics;
 use super::model_source::ModelSource;
-use super::scorer::{BatchContext, Outgoing, Processed, process_batch};
+use super::scorer::{BatchContext, Outgoing, Processed, process_batch, refused_copy};
 use super::threshold::SlidingThreshold;
 use crate::AutoencError;
 
@@ -96,9 +105,11 @@ pub async fn run(
     };
     let mut state = Some(ScoringState { source, decoder, window, batches_since_checkpoint: 0 });
 
+    let stall = Duration::from_secs(config.broker_stall_seconds);
+    let give_up = Duration::from_millis(config.broker_give_up_ms());
     let consumer: StreamConsumer<PipelineContext> = config
         .consumer_config()
-        .create_with_context(PipelineContext::new(metrics.clone()))
+        .create_with_context(PipelineContext::new(metrics.clone(), stall))
         .map_err(kafka("creating the consumer"))?;
     let topics: Vec<&str> = config.input_topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(kafka("subscribing"))?;
@@ -121,7 +132,21 @@ pub async fn run(
     let mut in_flight: VecDeque<InFlight> = VecDeque::new();
     let reload_interval = Duration::from_millis(config.reload_interval_ms);
     let idle_wait = reload_interval.min(Duration::from_millis(200));
-    let sink = Sink { config: &config, producer: &producer, consumer: &consumer, output_partitions, metrics: &metrics };
+    let refusals = Refusals {
+        producer: producer.clone(),
+        dead_letter_topic: config.dead_letter_topic.clone(),
+        keep: REFUSED_KEEP.min(config.max_record_bytes() / 4),
+        metrics: metrics.clone(),
+    };
+    let sink = Sink {
+        config: &config,
+        producer: &producer,
+        consumer: &consumer,
+        output_partitions,
+        metrics: &metrics,
+        wait: BrokerWait { metrics: metrics.clone(), stall, give_up },
+        refusals,
+    };
     metrics.running.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!("consuming {:?} -> {} ({:?})", config.input_topics, config.output_topic, config.delivery);
 
@@ -258,6 +283,107 @@ struct Sink<'a> {
     consumer: &'a StreamConsumer<PipelineContext>,
     output_partitions: i32,
     metrics: &'a Metrics,
+    wait: BrokerWait,
+    refusals: Refusals,
+}
+
+/// How much of a record the broker refused as too large its dead-letter copy keeps: enough to find the
+/// message again (key, headers, the start of the payload), small enough for any broker's limit.
+const REFUSED_KEEP: usize = 16 << 10;
+
+/// Waiting on the broker: past `stall` the wait shows on `/health` and in the log, at that interval.
+#[derive(Clone)]
+struct BrokerWait {
+    metrics: Metrics,
+    stall: Duration,
+    give_up: Duration,
+}
+
+impl BrokerWait {
+    /// Awaits `future`, which waits on the broker (`what`, `detail` for the log). librdkafka retries on
+    /// its own until `give_up`, silently: without this the pipeline would look alive and say nothing.
+    async fn wait<T>(self, what: &'static str, detail: String, future: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let mut future = std::pin::pin!(future);
+        let mut ticks = tokio::time::interval_at((started + self.stall).into(), self.stall);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut overdue = None;
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut future => {
+                    if overdue.is_some() {
+                        self.metrics.broker.answered();
+                        tracing::info!("the broker answered after {:.1} s ({what}); going on", started.elapsed().as_secs_f64());
+                    }
+                    return out;
+                }
+                _ = ticks.tick() => {
+                    overdue.get_or_insert_with(|| self.metrics.broker.overdue());
+                    tracing::warn!(
+                        "waiting for {what} for {} s ({detail}); /health reports not ready; giving up after {} s",
+                        started.elapsed().as_secs(),
+                        self.give_up.as_secs()
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl BrokerWait {
+    /// The same watch over a blocking call (a transactional API, which waits up to its own timeout):
+    /// it runs on another worker until the returned guard is dropped.
+    fn watch(&self, what: &'static str) -> AbortOnDrop {
+        let this = self.clone();
+        AbortOnDrop(tokio::spawn(this.wait("the broker", what.into(), std::future::pending::<()>())))
+    }
+}
+
+/// Ends a watch when the call it watches returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Where a record the broker refused as too large goes instead: a cut copy to the dead-letter topic.
+#[derive(Clone)]
+struct Refusals {
+    producer: FutureProducer,
+    dead_letter_topic: Option<String>,
+    keep: usize,
+    metrics: Metrics,
+}
+
+impl Refusals {
+    /// Sends the cut copy of `refused`; returns its acknowledgement to wait for, if there is a topic.
+    async fn dead_letter(&self, refused: &OwnedMessage, detail: &str) -> crate::Result<Option<DeliveryFuture>> {
+        let letter = refused_copy(refused, detail, self.keep);
+        self.metrics.dead_letters.with_label_values(&["too_large"]).inc();
+        let Some(topic) = &self.dead_letter_topic else {
+            tracing::warn!(
+                "a {}-byte record for {} was refused as too large and skipped; set dead_letter_topic to keep a copy",
+                refused.payload_len(),
+                refused.topic()
+            );
+            return Ok(None);
+        };
+        tracing::warn!(
+            "a {}-byte record for {} was refused as too large; its first {} bytes go to {topic}",
+            refused.payload_len(),
+            refused.topic(),
+            letter.payload.len()
+        );
+        match send(&self.producer, topic, &letter, None).await? {
+            Sent::Queued(delivery) => Ok(Some(delivery)),
+            Sent::TooLarge(error) => {
+                Err(AutoencError::Stream(format!("the dead-letter copy of a refused record was refused too: {error}")))
+            }
+        }
+    }
 }
 
 /// A sent batch of the at-least-once mode whose acknowledgements are still coming in. The loop goes on
@@ -346,8 +472,10 @@ async fn handle_batch(
     let output_format = config.output_format;
     let learn = config.learn;
     let checkpoint_every = config.checkpoint_every;
-    let (state_back, processed, messages) = tokio::task::spawn_blocking(move || {
+    let max_record_bytes = config.max_record_bytes();
+    let (state_back, processed, messages, checkpointed) = tokio::task::spawn_blocking(move || {
         let version = state.source.version();
+        let mut checkpointed = false;
         let processed = process_batch(
             &messages,
             BatchContext {
@@ -357,6 +485,7 @@ async fn handle_batch(
                 output_format,
                 window: state.window.as_mut(),
                 collect_normal: learn,
+                max_record_bytes,
             },
         );
         if learn && let Some(rows) = &processed.normal_rows {
@@ -366,15 +495,19 @@ async fn handle_batch(
             state.batches_since_checkpoint += 1;
             if state.batches_since_checkpoint >= checkpoint_every {
                 state.batches_since_checkpoint = 0;
-                if let Err(error) = state.source.checkpoint() {
-                    tracing::warn!("checkpoint failed: {error}");
+                match state.source.checkpoint() {
+                    Ok(()) => checkpointed = true,
+                    Err(error) => tracing::warn!("checkpoint failed: {error}"),
                 }
             }
         }
-        (state, processed, messages)
+        (state, processed, messages, checkpointed)
     })
     .await
     .map_err(|e| AutoencError::Stream(format!("scoring task failed: {e}")))?;
+    if checkpointed {
+        sink.metrics.checkpoints.inc();
+    }
 
     let offsets = next_offsets(&messages)?;
     let done = BatchDone {
@@ -394,32 +527,108 @@ async fn handle_batch(
                 finish_oldest(sink, in_flight, summary).await?;
             }
             let pending = send_all(sink, &processed).await?;
-            in_flight.push_back(InFlight { acks: Box::pin(acknowledged(pending)), offsets, done });
+            let records = pending.len();
+            let acks = acknowledged(pending, Some(sink.refusals.clone()), sink.wait.give_up);
+            let detail = format!("batch of {records}, at-least-once");
+            let acks = sink.wait.clone().wait("broker acknowledgements", detail, acks);
+            in_flight.push_back(InFlight { acks: Box::pin(acks), offsets, done });
         }
         Delivery::ExactlyOnce => {
-            tokio::task::block_in_place(|| sink.producer.begin_transaction())
-                .map_err(kafka("beginning a transaction"))?;
-            let result = async {
-                acknowledged(send_all(sink, &processed).await?).await?;
-                tokio::task::block_in_place(|| {
-                    let group = sink.consumer.group_metadata().ok_or_else(|| {
-                        AutoencError::Stream("the consumer has no group metadata for the transaction".into())
-                    })?;
-                    sink.producer
-                        .send_offsets_to_transaction(&offsets, &group, CLIENT_TIMEOUT)
-                        .map_err(kafka("adding offsets to the transaction"))?;
-                    sink.producer.commit_transaction(CLIENT_TIMEOUT).map_err(kafka("committing the transaction"))
+            let give_up_at = Instant::now() + sink.wait.give_up;
+            loop {
+                retrying("beginning a transaction", give_up_at, &sink.wait, || {
+                    tokio::task::block_in_place(|| sink.producer.begin_transaction())
                 })
-            }
-            .await;
-            if let Err(error) = result {
-                let _ = tokio::task::block_in_place(|| sink.producer.abort_transaction(CLIENT_TIMEOUT));
-                return Err(error);
+                .map_err(kafka("beginning a transaction"))?;
+                let error = match transaction(sink, &processed, &offsets, give_up_at).await {
+                    Ok(()) => break,
+                    Err(error) => error,
+                };
+                let abort = retrying("aborting the transaction", give_up_at, &sink.wait, || {
+                    tokio::task::block_in_place(|| sink.producer.abort_transaction(CLIENT_TIMEOUT))
+                });
+                match (error, abort) {
+                    // The broker ended the transaction (it took longer than the transaction timeout, or
+                    // the coordinator moved): nothing of it is visible, so the batch is sent again.
+                    (Failure::Abortable(error), Ok(())) if Instant::now() < give_up_at => {
+                        tracing::warn!("the transaction failed ({error}); aborted, sending the batch again");
+                    }
+                    (Failure::Abortable(error) | Failure::Fatal(error), _) => return Err(error),
+                }
             }
             done.record(sink.metrics, summary);
         }
     }
     Ok(state_back)
+}
+
+/// How a transaction failed: `Abortable` if aborting it and sending the batch again may succeed.
+enum Failure {
+    Abortable(AutoencError),
+    Fatal(AutoencError),
+}
+
+/// One batch in the transaction just begun: send, wait for the acknowledgements, add the input offsets,
+/// commit. Calls the broker does not answer in time are retried until `give_up_at`.
+async fn transaction(
+    sink: &Sink<'_>,
+    processed: &Processed,
+    offsets: &TopicPartitionList,
+    give_up_at: Instant,
+) -> Result<(), Failure> {
+    let kafka_failure = |context: &'static str| {
+        move |error: KafkaError| match &error {
+            KafkaError::Transaction(e) if e.txn_requires_abort() => {
+                Failure::Abortable(AutoencError::Stream(format!("{context}: {error}")))
+            }
+            _ => Failure::Fatal(AutoencError::Stream(format!("{context}: {error}"))),
+        }
+    };
+    let pending = send_all(sink, processed).await.map_err(Failure::Fatal)?;
+    let records = pending.len();
+    // No refused-record copies here: a refused record has already doomed the transaction.
+    let acks = acknowledged(pending, None, sink.wait.give_up);
+    let detail = format!("batch of {records}, exactly-once");
+    sink.wait.clone().wait("broker acknowledgements", detail, acks).await.map_err(Failure::Fatal)?;
+    let group = sink.consumer.group_metadata().ok_or_else(|| {
+        Failure::Fatal(AutoencError::Stream("the consumer has no group metadata for the transaction".into()))
+    })?;
+    retrying("adding offsets to the transaction", give_up_at, &sink.wait, || {
+        tokio::task::block_in_place(|| sink.producer.send_offsets_to_transaction(offsets, &group, CLIENT_TIMEOUT))
+    })
+    .map_err(kafka_failure("adding offsets to the transaction"))?;
+    retrying("committing the transaction", give_up_at, &sink.wait, || {
+        tokio::task::block_in_place(|| sink.producer.commit_transaction(CLIENT_TIMEOUT))
+    })
+    .map_err(kafka_failure("committing the transaction"))
+}
+
+/// Calls a transactional API again while it fails with a retriable error (librdkafka's answer when the
+/// broker did not respond within the call's timeout) and `give_up_at` has not passed; a call that takes
+/// longer than `broker_stall_seconds` shows on `/health` and in the log.
+fn retrying<T>(
+    what: &'static str,
+    give_up_at: Instant,
+    wait: &BrokerWait,
+    mut call: impl FnMut() -> Result<T, KafkaError>,
+) -> Result<T, KafkaError> {
+    let _watch = wait.watch(what);
+    let started = Instant::now();
+    loop {
+        let result = call();
+        if started.elapsed() >= wait.stall {
+            wait.metrics.broker.answered();
+        }
+        match result {
+            Err(KafkaError::Transaction(error)) if error.is_retriable() && Instant::now() < give_up_at => {
+                tracing::warn!("{what}: {error}; trying again until the broker answers");
+                // Most retriable errors come after the call's own timeout; a pause keeps the others from
+                // spinning.
+                tokio::task::block_in_place(|| std::thread::sleep(Duration::from_millis(100)));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The offset to commit per input partition: one past the last message of the batch.
@@ -442,16 +651,16 @@ async fn send_all(sink: &Sink<'_>, processed: &Processed) -> crate::Result<Vec<D
     let mut pending = Vec::with_capacity(processed.outputs.len() + processed.alerts.len());
     for outgoing in &processed.outputs {
         let partition = config.keep_partition.then(|| outgoing.input_partition.rem_euclid(sink.output_partitions));
-        pending.push(send(sink.producer, &config.output_topic, outgoing, partition).await?);
+        send_or_dead_letter(sink, &config.output_topic, outgoing, partition, &mut pending).await?;
     }
     if let Some(alerts) = &config.alerts_topic {
         for outgoing in &processed.alerts {
-            pending.push(send(sink.producer, alerts, outgoing, None).await?);
+            send_or_dead_letter(sink, alerts, outgoing, None, &mut pending).await?;
         }
     }
     for (outgoing, reason) in &processed.dead_letters {
         match &config.dead_letter_topic {
-            Some(topic) => pending.push(send(sink.producer, topic, outgoing, None).await?),
+            Some(topic) => send_or_dead_letter(sink, topic, outgoing, None, &mut pending).await?,
             None => tracing::warn!(
                 "bad message skipped ({reason}); set dead_letter_topic to keep such messages: {}",
                 String::from_utf8_lossy(&outgoing.payload).chars().take(120).collect::<String>()
@@ -461,16 +670,88 @@ async fn send_all(sink: &Sink<'_>, processed: &Processed) -> crate::Result<Vec<D
     Ok(pending)
 }
 
-/// Waits until the broker acknowledged every message; the first failure is the error.
-async fn acknowledged(pending: Vec<DeliveryFuture>) -> crate::Result<()> {
+/// Sends one record; if the producer refuses it as too large (the size check before sending should
+/// have caught it, so this is a backstop), sends its cut copy to the dead-letter topic instead.
+async fn send_or_dead_letter(
+    sink: &Sink<'_>,
+    topic: &str,
+    outgoing: &Outgoing,
+    partition: Option<i32>,
+    pending: &mut Vec<DeliveryFuture>,
+) -> crate::Result<()> {
+    match send(sink.producer, topic, outgoing, partition).await? {
+        Sent::Queued(delivery) => pending.push(delivery),
+        Sent::TooLarge(error) => {
+            let refused = OwnedMessage::new(
+                Some(outgoing.payload.clone()),
+                outgoing.key.clone(),
+                topic.to_string(),
+                rdkafka::Timestamp::NotAvailable,
+                partition.unwrap_or(outgoing.input_partition),
+                -1,
+                outgoing.headers.clone(),
+            );
+            pending.extend(sink.refusals.dead_letter(&refused, &error.to_string()).await?);
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the broker acknowledged every record; the first failure is the error, except a record
+/// refused as too large, whose cut copy goes to the dead-letter topic when `refusals` is given.
+async fn acknowledged(
+    pending: Vec<DeliveryFuture>,
+    refusals: Option<Refusals>,
+    give_up: Duration,
+) -> crate::Result<()> {
+    let mut copies = Vec::new();
     for delivery in pending {
         match delivery.await {
             Ok(Ok(_)) => {}
+            Ok(Err((error @ KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), refused))) => {
+                match &refusals {
+                    Some(refusals) => copies.extend(refusals.dead_letter(&refused, &error.to_string()).await?),
+                    None => {
+                        return Err(AutoencError::Stream(format!(
+                            "the broker refused a {}-byte record for {} as too large ({error}); lower the \
+                             producer's message.max.bytes to the topics' max.message.bytes so that such records \
+                             become dead letters before they are sent",
+                            refused.payload_len(),
+                            refused.topic()
+                        )));
+                    }
+                }
+            }
+            Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), refused))) => {
+                return Err(AutoencError::Stream(format!(
+                    "the broker did not acknowledge a record for {} within {} s (broker_give_up_seconds, or the \
+                     producer's message.timeout.ms): giving up; the batch's input offsets are not committed, so \
+                     the next run processes it again",
+                    refused.topic(),
+                    give_up.as_secs()
+                )));
+            }
             Ok(Err((error, _))) => return Err(AutoencError::Stream(format!("an output was not delivered: {error}"))),
             Err(_) => return Err(AutoencError::Stream("the producer dropped a delivery".into())),
         }
     }
+    for copy in copies {
+        match copy.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((error, _))) => {
+                return Err(AutoencError::Stream(format!("the dead-letter copy of a refused record failed: {error}")));
+            }
+            Err(_) => return Err(AutoencError::Stream("the producer dropped a delivery".into())),
+        }
+    }
     Ok(())
+}
+
+/// What became of a record handed to the producer.
+enum Sent {
+    Queued(DeliveryFuture),
+    /// Refused before sending: larger than the producer's `message.max.bytes`.
+    TooLarge(KafkaError),
 }
 
 async fn send(
@@ -478,7 +759,7 @@ async fn send(
     topic: &str,
     outgoing: &Outgoing,
     partition: Option<i32>,
-) -> crate::Result<rdkafka::producer::DeliveryFuture> {
+) -> crate::Result<Sent> {
     loop {
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(&outgoing.payload[..]);
         if let Some(key) = &outgoing.key {
@@ -491,10 +772,13 @@ async fn send(
             record = record.partition(partition);
         }
         match producer.send_result(record) {
-            Ok(delivery) => return Ok(delivery),
+            Ok(delivery) => return Ok(Sent::Queued(delivery)),
             // The local queue is full: the background thread is sending; wait a moment and retry.
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
                 tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err((error @ KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
+                return Ok(Sent::TooLarge(error));
             }
             Err((error, _)) => return Err(AutoencError::Stream(format!("producing to {topic}: {error}"))),
         }

@@ -72,7 +72,21 @@ pub fn producer(brokers: &str) -> BaseProducer {
 
 /// Sends and waits for the broker's acknowledgement of everything.
 pub fn produce(brokers: &str, topic: &str, messages: &[Outgoing]) {
-    let producer = producer(brokers);
+    send_and_flush(&producer(brokers), topic, messages);
+}
+
+/// As [`produce`], with a producer that takes records up to `max_bytes` (for oversized input).
+pub fn produce_large(brokers: &str, topic: &str, messages: &[Outgoing], max_bytes: usize) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "1")
+        .set("message.max.bytes", max_bytes.to_string())
+        .create()
+        .expect("producer");
+    send_and_flush(&producer, topic, messages);
+}
+
+fn send_and_flush(producer: &BaseProducer, topic: &str, messages: &[Outgoing]) {
     for (partition, key, payload, headers) in messages {
         let mut record = BaseRecord::to(topic).key(key.as_bytes()).payload(&payload[..]);
         if let Some(p) = partition {
@@ -84,14 +98,30 @@ pub fn produce(brokers: &str, topic: &str, messages: &[Outgoing]) {
         loop {
             match producer.send(record) {
                 Ok(()) => break,
-                Err((_, r)) => {
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull),
+                    r,
+                )) => {
                     record = r;
                     producer.poll(Duration::from_millis(5));
                 }
+                Err((error, _)) => panic!("producing a test message: {error}"),
             }
         }
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// The HTTP status of `GET path` on a local endpoint, or `None` if it does not answer within 2 s.
+pub fn http_status(address: &str, path: &str) -> Option<u16> {
+    use std::io::{Read, Write};
+    let address: std::net::SocketAddr = address.parse().ok()?;
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// One header, for tests that check headers are carried over.
