@@ -30,7 +30,9 @@ impl AeDecodeFunc {
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         DOC_SECTION,
-        "Decodes a code (embedding) back to a row in original units, as a fixed-size list of f32.",
+        "Decodes a code (embedding) back to a row in original units, as a fixed-size list of f32. A NULL code, \
+         or one whose values are all NULL or NaN, gives NULL like a row with no observed feature; a code with \
+         only some values missing is an error, since a code has nothing to impute them from.",
         "ae_decode([model,] embedding)",
     )
     .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")

@@ -19,7 +19,9 @@ pub(crate) const DOC_SECTION: DocSection = DocSection {
     description: Some(
         "Encode, reconstruct, score and flag rows with autoenc models. The first argument is a model name \
          (string literal), a model file (binary, e.g. from ae_train), or absent for the default model; the \
-         features follow as one list column, one struct, or several numeric columns.",
+         features follow as one list column, one struct, or several numeric columns. NULL and NaN both mean \
+         a missing value: a row with some features missing has them imputed by the model, and a row with none \
+         observed (NULL row, or every feature NULL or NaN) gives NULL in every function.",
     ),
 };
 
