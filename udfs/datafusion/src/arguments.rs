@@ -51,7 +51,9 @@ fn is_numeric(dt: &DataType) -> bool {
 
 fn is_list_of_numbers(dt: &DataType) -> bool {
     match dt {
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => is_numeric(f.data_type()),
+        DataType::List(f) | DataType::LargeList(f) => is_numeric(f.data_type()),
+        // A zero-width list holds no feature, and arrow repeats a zero-width literal to no rows at all.
+        DataType::FixedSizeList(f, width) => *width > 0 && is_numeric(f.data_type()),
         _ => false,
     }
 }

@@ -59,8 +59,10 @@ impl ScalarUDFImpl for AeDecodeFunc {
         let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
         let (source, first) = model_source(&types, args.scalar_arguments.first().copied().flatten());
         let embedding = &types[first..];
+        // A zero-width list is no code (and arrow repeats a zero-width literal to no rows at all).
         let is_list = matches!(embedding, [DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)]
-            if f.data_type().is_floating() || f.data_type().is_integer());
+            if f.data_type().is_floating() || f.data_type().is_integer())
+            && !matches!(embedding, [DataType::FixedSizeList(_, 0)]);
         if !is_list {
             return plan_err!("ae_decode: expected one embedding argument, a list of numbers (e.g. from ae_encode)");
         }

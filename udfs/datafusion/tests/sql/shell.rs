@@ -56,6 +56,12 @@ fn shell(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("autoenc-sql ends")
 }
 
+/// Ends a shell that a test gave up on, and reaps it.
+fn stop(child: &mut std::process::Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -218,7 +224,7 @@ fn ctrl_c_cancels_the_running_query_and_the_prompt_carries_on() {
             Ok(line) if line == "started" => break,
             Ok(_) => {}
             Err(e) => {
-                let _ = child.kill();
+                stop(&mut child);
                 panic!("the first statement did not print its marker: {e}");
             }
         }
@@ -239,7 +245,7 @@ fn ctrl_c_cancels_the_running_query_and_the_prompt_carries_on() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let Some(status) = status else {
-        let _ = child.kill();
+        stop(&mut child);
         panic!("the shell did not finish: the query was not cancelled");
     };
     reader.join().expect("reader thread");
@@ -345,7 +351,7 @@ mod terminal {
                     panic!("the shell ended ({status:?}) before {text:?} (x{count}):\n{}", self.screen());
                 }
                 if Instant::now() > deadline {
-                    let _ = self.child.kill();
+                    super::stop(&mut self.child);
                     panic!("no {text:?} (x{count}) on the screen:\n{}", self.screen());
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -391,7 +397,7 @@ fn in_a_terminal_ctrl_c_clears_the_line_or_cancels_the_query_and_ctrl_d_exits() 
             break status;
         }
         if Instant::now() > deadline {
-            let _ = term.child.kill();
+            stop(&mut term.child);
             panic!("the shell did not exit on Ctrl-D:\n{}", term.screen());
         }
         std::thread::sleep(Duration::from_millis(20));
