@@ -43,7 +43,7 @@ fn is_binary(dt: &DataType) -> bool {
     matches!(dt, DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
 }
 
-fn is_numeric(dt: &DataType) -> bool {
+pub(crate) fn is_numeric(dt: &DataType) -> bool {
     dt.is_integer()
         || dt.is_floating()
         || matches!(dt, DataType::Decimal128(..) | DataType::Decimal256(..) | DataType::Null)

@@ -10,7 +10,7 @@ use autoenc::Autoencoder;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::DocSection;
 
-use crate::arguments::{ModelSource, check_feature_types, model_source, planned_model};
+use crate::arguments::{ModelSource, check_feature_types, is_numeric, model_source, planned_model};
 use crate::registry::ModelRegistry;
 
 pub(crate) const DOC_SECTION: DocSection = DocSection {
@@ -45,7 +45,12 @@ pub(crate) fn plan_call(
     let features = &types[first_feature..];
     let numeric_columns = check_feature_types(function, features).or_else(|err| {
         // `list, threshold` is the one mixed form, for ae_is_anomaly.
-        if threshold_allowed && features.len() == 2 && check_feature_types(function, &features[..1]).is_ok() {
+        // Only a list or struct (0 numeric columns) then a number: `column, anything` is no such form.
+        if threshold_allowed
+            && features.len() == 2
+            && matches!(check_feature_types(function, &features[..1]), Ok(0))
+            && is_numeric(&features[1])
+        {
             Ok(0)
         } else {
             Err(err)
