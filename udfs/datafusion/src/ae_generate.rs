@@ -5,24 +5,47 @@
 //!
 //! Table functions run at planning, so every argument must be a constant: a model name or a binary model
 //! literal, then integers. Arguments are constant-folded first, which lets users write `-1` or `10 * 1000`.
+//!
+//! The rows are streamed: a blocking task draws and decodes one record batch at a time (the session's
+//! batch size, capped by [`MAX_BATCH_VALUES`]) and hands it to the query through a channel of two
+//! batches, so memory does not grow with `n`, and a query that stops early (`LIMIT`, an error, a
+//! cancelled query) stops the generation at the next batch. The prior samples are drawn in the core's
+//! order (row by row from one seeded generator), so the rows do not depend on the batch size.
 
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{ArrayRef, Float32Array, RecordBatch};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use autoenc::Autoencoder;
+use datafusion::catalog::streaming::StreamingTable;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
-use datafusion::datasource::MemTable;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Documentation, Expr};
 use datafusion::optimizer::simplify_expressions::{ExprSimplifier, SimplifyContext};
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::streaming::PartitionStream;
+use ndarray::Array2;
+use rand::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
 
 use crate::functions::DOC_SECTION;
 use crate::registry::ModelRegistry;
 
-/// The most rows one call may ask for: the rows are generated eagerly, so this bounds the memory a
-/// single query can take (10 M rows of 100 features is 4 GB).
-pub const MAX_GENERATED_ROWS: u64 = 10_000_000;
+/// The most rows one call may ask for (2^32). Memory no longer grows with `n` (the rows stream in
+/// batches), so this bound is about intent: 2^32 rows is hours of decoding for a wide model, and a
+/// request beyond it is almost surely a typo (a few zeros too many) that would otherwise run until
+/// someone cancels it.
+pub const MAX_GENERATED_ROWS: u64 = 1 << 32;
+
+/// The most values (rows x features) one generated batch holds: 8 M floats, 32 MB. The session's batch
+/// size (8192 rows by default) is lowered for models wide enough to exceed it, so a 100,000-feature
+/// model streams 83-row batches instead of 3 GB ones.
+pub const MAX_BATCH_VALUES: usize = 8 << 20;
+
+/// Batches generated ahead of the consumer: enough to overlap decoding with the query's own work,
+/// few enough that a slow consumer does not let generated rows pile up.
+const BATCHES_AHEAD: usize = 2;
 
 /// The SQL name.
 pub const NAME: &str = "ae_generate";
@@ -62,7 +85,11 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
         "model",
         "Model name (string literal), model file (binary literal), or omitted for the default model.",
     )
-    .with_argument("n", "How many rows: an integer from 0 to 10,000,000.")
+    .with_argument(
+        "n",
+        "How many rows: an integer from 0 to 4,294,967,296 (2^32); 0 gives an empty table. The rows stream in \
+         batches, so memory does not grow with n and `LIMIT` stops the generation early.",
+    )
     .with_argument("seed", "Seed of the prior samples: a non-negative integer, default 0.")
     .with_sql_example(
         "SELECT * FROM ae_generate('vae', 1000, 7);\nCOPY (SELECT * FROM ae_generate('vae', 100000)) TO 'synthetic.parquet';",
@@ -89,6 +116,10 @@ fn count(value: &ScalarValue, what: &str) -> Result<u64> {
     }
     if !value.data_type().is_integer() {
         return plan_err!("ae_generate: {what} must be an integer, got {value} ({})", value.data_type());
+    }
+    // Unsigned values above i64::MAX would fail the cast below with a message about casting.
+    if let ScalarValue::UInt64(Some(n)) = value {
+        return Ok(*n);
     }
     match value.cast_to(&DataType::Int64)? {
         ScalarValue::Int64(Some(n)) if n >= 0 => Ok(n as u64),
@@ -147,17 +178,64 @@ impl TableFunctionImpl for AeGenerateFunc {
                 model.params_used().variant.name()
             );
         }
-        let rows =
-            model.generate(n as usize, seed).map_err(|e| DataFusionError::Execution(format!("ae_generate: {e}")))?;
         let fields: Vec<Field> =
             model.feature_names().iter().map(|n| Field::new(n, DataType::Float32, false)).collect();
         let schema = Arc::new(Schema::new(fields));
-        let columns: Vec<ArrayRef> = rows
-            .columns()
-            .into_iter()
-            .map(|c| Arc::new(c.iter().copied().collect::<Float32Array>()) as ArrayRef)
-            .collect();
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
-        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+        let rows = GeneratedRows { schema: schema.clone(), model, n, seed };
+        Ok(Arc::new(StreamingTable::try_new(schema, vec![Arc::new(rows)])?))
     }
+}
+
+/// The one partition of an `ae_generate` table: `n` rows from `model` with `seed`, generated when the
+/// query runs. Each execution starts from the seed, so a table scanned twice gives the same rows twice.
+#[derive(Debug)]
+struct GeneratedRows {
+    schema: SchemaRef,
+    model: Arc<Autoencoder>,
+    n: u64,
+    seed: u64,
+}
+
+impl PartitionStream for GeneratedRows {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let per_batch = ctx.session_config().batch_size().min(MAX_BATCH_VALUES / self.model.n_features().max(1)).max(1);
+        let mut builder = RecordBatchReceiverStream::builder(self.schema.clone(), BATCHES_AHEAD);
+        let tx = builder.tx();
+        let (schema, model, n, seed) = (self.schema.clone(), self.model.clone(), self.n, self.seed);
+        // Decoding is CPU work: a blocking thread keeps it off the async runtime's workers.
+        builder.spawn_blocking(move || {
+            // The core's `generate` draws an n x latent matrix row by row from this generator; drawing
+            // it batch by batch continues the same sequence, so the rows equal the core's.
+            let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+            let mut remaining = n;
+            while remaining > 0 {
+                let take = remaining.min(per_batch as u64) as usize;
+                remaining -= take as u64;
+                let codes: Array2<f32> =
+                    Array2::from_shape_simple_fn((take, model.latent_size()), || StandardNormal.sample(&mut rng));
+                let batch = model
+                    .decode(codes.view())
+                    .map_err(|e| DataFusionError::Execution(format!("ae_generate: {e}")))
+                    .and_then(|rows| to_batch(&schema, &rows));
+                let failed = batch.is_err();
+                // A closed channel means the query no longer wants rows (LIMIT reached, cancelled).
+                if tx.blocking_send(batch).is_err() || failed {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        builder.build()
+    }
+}
+
+/// One record batch of generated rows, a column per feature.
+fn to_batch(schema: &SchemaRef, rows: &Array2<f32>) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> =
+        rows.columns().into_iter().map(|c| Arc::new(c.iter().copied().collect::<Float32Array>()) as ArrayRef).collect();
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }

@@ -45,7 +45,9 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
         DOC_SECTION,
         "Trains an autoencoder on the group's rows and returns the model file (binary), usable as the model \
          argument of the other functions. Past max_rows (default 1,000,000) a uniform sample is kept. The \
-         model's features are named after the columns or struct fields (f0, f1, ... for a list column).",
+         model's features are named after the columns or struct fields (f0, f1, ... for a list column). Rows \
+         with no observed feature (NULL, or every value NULL or NaN) are skipped; a group of only such rows \
+         gives NULL.",
         "ae_train(features... [, options_json])",
     )
     .with_argument("features", "One list column, one struct, or numeric columns.")
@@ -58,7 +60,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
 });
 
 /// Options split into the sampling bound and the params.
-fn parse_options(text: Option<&str>) -> Result<(usize, serde_json::Value)> {
+pub(crate) fn parse_options(text: Option<&str>) -> Result<(usize, serde_json::Value)> {
     let Some(text) = text else {
         return Ok((DEFAULT_MAX_ROWS, serde_json::json!({})));
     };
@@ -155,7 +157,7 @@ impl AggregateUDFImpl for AeTrainFunc {
 
 /// A bounded uniform sample of a group's rows.
 #[derive(Debug)]
-struct TrainAccumulator {
+pub(crate) struct TrainAccumulator {
     max_rows: usize,
     params: serde_json::Value,
     feature_args: usize,
@@ -170,7 +172,7 @@ struct TrainAccumulator {
 }
 
 impl TrainAccumulator {
-    fn new(max_rows: usize, params: serde_json::Value, seed: u64, feature_args: usize) -> Self {
+    pub(crate) fn new(max_rows: usize, params: serde_json::Value, seed: u64, feature_args: usize) -> Self {
         TrainAccumulator {
             max_rows,
             params,
@@ -304,6 +306,11 @@ impl Accumulator for TrainAccumulator {
             return Ok(ScalarValue::Binary(None));
         };
         let kept = self.kept();
+        // A group whose rows were all NULL or had no observed feature has nothing to learn from: NULL,
+        // as other aggregates give over only NULLs, rather than failing the query for every group.
+        if kept == 0 {
+            return Ok(ScalarValue::Binary(None));
+        }
         let matrix = Array2::from_shape_vec((kept, width), self.rows.clone())
             .map_err(|e| DataFusionError::Internal(e.to_string()))?;
         let params = Autoencoder::params()

@@ -6,9 +6,10 @@
 //!   argument's type decides: text is a name, binary is a model, anything else is already a feature.
 //! - `features` is one list column (`List`, `LargeList`, `FixedSizeList` of numbers), one struct of
 //!   numeric fields, or several numeric columns of any integer or float type, in the model's order.
-//! - A NULL row (null list, null struct, or every feature column null) gives a NULL result; a null or
-//!   NaN inside a row is a missing value, imputed by the model. A wrong dimension is an error naming
-//!   expected and got.
+//! - NULL and NaN are the same thing in a row: a missing value. A row with no observed value (a null
+//!   list or struct, or every value NULL or NaN, in any mix) gives a NULL result in every function and
+//!   is skipped by `ae_train`, as SQL aggregates skip NULLs; a row with some observed values has the
+//!   others imputed by the model. A wrong dimension is an error naming expected and got.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float32Type};
 use autoenc::Autoencoder;
-use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, internal_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 use ndarray::Array2;
 
@@ -42,7 +43,7 @@ fn is_binary(dt: &DataType) -> bool {
     matches!(dt, DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
 }
 
-fn is_numeric(dt: &DataType) -> bool {
+pub(crate) fn is_numeric(dt: &DataType) -> bool {
     dt.is_integer()
         || dt.is_floating()
         || matches!(dt, DataType::Decimal128(..) | DataType::Decimal256(..) | DataType::Null)
@@ -50,7 +51,9 @@ fn is_numeric(dt: &DataType) -> bool {
 
 fn is_list_of_numbers(dt: &DataType) -> bool {
     match dt {
-        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => is_numeric(f.data_type()),
+        DataType::List(f) | DataType::LargeList(f) => is_numeric(f.data_type()),
+        // A zero-width list holds no feature, and arrow repeats a zero-width literal to no rows at all.
+        DataType::FixedSizeList(f, width) => *width > 0 && is_numeric(f.data_type()),
         _ => false,
     }
 }
@@ -114,8 +117,21 @@ pub(crate) struct Features {
     pub valid: Vec<bool>,
 }
 
-/// Builds the feature matrix for `expected` features from the evaluated feature arguments.
+/// Builds the feature matrix for `expected` features from the evaluated feature arguments. Rows with
+/// no observed value are marked not valid whatever their form: the core cannot impute a row from
+/// nothing (its `AllMissing` error), and failing a whole query for one such row while a NULL row gives
+/// NULL would make NaN and NULL mean different things.
 pub(crate) fn features(function: &str, arrays: &[ArrayRef], expected: usize) -> Result<Features> {
+    let mut out = feature_rows(function, arrays, expected)?;
+    for (row, valid) in out.matrix.outer_iter().zip(out.valid.iter_mut()) {
+        if *valid && row.iter().all(|v| v.is_nan()) {
+            *valid = false;
+        }
+    }
+    Ok(out)
+}
+
+fn feature_rows(function: &str, arrays: &[ArrayRef], expected: usize) -> Result<Features> {
     let rows = arrays.first().map_or(0, |a| a.len());
     match arrays {
         [one] if is_list_of_numbers(one.data_type()) => {
@@ -146,6 +162,10 @@ fn columns_matrix(function: &str, columns: &[ArrayRef], expected: usize) -> Resu
         return exec_err!("{function}: wrong dimension: expected {expected} features, got {}", columns.len());
     }
     let rows = columns.first().map_or(0, |a| a.len());
+    // DataFusion hands over columns of one length; a mismatch would index past a column's end below.
+    if columns.iter().any(|c| c.len() != rows) {
+        return internal_err!("{function}: feature columns of different lengths");
+    }
     let mut matrix = Array2::from_elem((rows, expected), f32::NAN);
     let mut valid = vec![false; rows];
     for (j, column) in columns.iter().enumerate() {
@@ -176,7 +196,12 @@ pub(crate) fn evaluate<T: Clone>(
     let rows = args.number_rows;
     let types: Vec<DataType> = args.args.iter().map(|a| a.data_type()).collect();
     let (source, first_feature) = model_source(&types, None);
-    let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+    // Every argument as `rows` values: `values_to_arrays` would make one-value arrays when all the
+    // arguments are literals, whatever `number_rows` says, and the loops below index up to `rows`.
+    let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(rows)).collect::<Result<_>>()?;
+    if arrays.iter().any(|a| a.len() != rows) {
+        return internal_err!("{function}: arguments of {rows} rows expected");
+    }
     // Group rows by model: one group for a name or the default; one per distinct model file otherwise.
     let groups: Vec<(Arc<Autoencoder>, Vec<usize>)> = match source {
         ModelSource::Default => vec![(

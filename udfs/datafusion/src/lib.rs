@@ -28,6 +28,8 @@ pub mod ae_train;
 mod arguments;
 pub mod expr_fn;
 pub mod functions;
+#[cfg(test)]
+mod fuzz;
 pub mod reference;
 pub mod registry;
 

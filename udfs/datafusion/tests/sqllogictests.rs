@@ -114,6 +114,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
         .collect();
     files.sort();
+    // `cargo test --test sqllogictests -- generate nulls` runs only the files whose names contain one of
+    // the words, for quick iterations on one file.
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    if !filters.is_empty() {
+        files.retain(|f| {
+            f.file_name().is_some_and(|n| filters.iter().any(|w| n.to_string_lossy().contains(w.as_str())))
+        });
+    }
     let (batch, model, vae) = readings();
     let models = tempfile::tempdir()?;
     model.save(models.path().join("sensors.ae"))?;

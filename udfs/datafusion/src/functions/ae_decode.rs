@@ -30,7 +30,9 @@ impl AeDecodeFunc {
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         DOC_SECTION,
-        "Decodes a code (embedding) back to a row in original units, as a fixed-size list of f32.",
+        "Decodes a code (embedding) back to a row in original units, as a fixed-size list of f32. A NULL code, \
+         or one whose values are all NULL or NaN, gives NULL like a row with no observed feature; a code with \
+         only some values missing is an error, since a code has nothing to impute them from.",
         "ae_decode([model,] embedding)",
     )
     .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
@@ -57,8 +59,10 @@ impl ScalarUDFImpl for AeDecodeFunc {
         let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
         let (source, first) = model_source(&types, args.scalar_arguments.first().copied().flatten());
         let embedding = &types[first..];
+        // A zero-width list is no code (and arrow repeats a zero-width literal to no rows at all).
         let is_list = matches!(embedding, [DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)]
-            if f.data_type().is_floating() || f.data_type().is_integer());
+            if f.data_type().is_floating() || f.data_type().is_integer())
+            && !matches!(embedding, [DataType::FixedSizeList(_, 0)]);
         if !is_list {
             return plan_err!("ae_decode: expected one embedding argument, a list of numbers (e.g. from ae_encode)");
         }

@@ -32,7 +32,8 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
         DOC_SECTION,
         "Anomaly score of a row: the mean squared reconstruction error over its observed features, in the \
-         model's scaled units. NULL rows give NULL; NaN or NULL features are imputed and left out.",
+         model's scaled units. NaN or NULL features are imputed and left out; a row with no observed feature \
+         (all NULL or NaN) gives NULL.",
         "ae_score([model,] features...)",
     )
     .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")

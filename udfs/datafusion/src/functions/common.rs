@@ -10,7 +10,7 @@ use autoenc::Autoencoder;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::DocSection;
 
-use crate::arguments::{ModelSource, check_feature_types, model_source, planned_model};
+use crate::arguments::{ModelSource, check_feature_types, is_numeric, model_source, planned_model};
 use crate::registry::ModelRegistry;
 
 pub(crate) const DOC_SECTION: DocSection = DocSection {
@@ -19,7 +19,9 @@ pub(crate) const DOC_SECTION: DocSection = DocSection {
     description: Some(
         "Encode, reconstruct, score and flag rows with autoenc models. The first argument is a model name \
          (string literal), a model file (binary, e.g. from ae_train), or absent for the default model; the \
-         features follow as one list column, one struct, or several numeric columns.",
+         features follow as one list column, one struct, or several numeric columns. NULL and NaN both mean \
+         a missing value: a row with some features missing has them imputed by the model, and a row with none \
+         observed (NULL row, or every feature NULL or NaN) gives NULL in every function.",
     ),
 };
 
@@ -43,7 +45,12 @@ pub(crate) fn plan_call(
     let features = &types[first_feature..];
     let numeric_columns = check_feature_types(function, features).or_else(|err| {
         // `list, threshold` is the one mixed form, for ae_is_anomaly.
-        if threshold_allowed && features.len() == 2 && check_feature_types(function, &features[..1]).is_ok() {
+        // Only a list or struct (0 numeric columns) then a number: `column, anything` is no such form.
+        if threshold_allowed
+            && features.len() == 2
+            && matches!(check_feature_types(function, &features[..1]), Ok(0))
+            && is_numeric(&features[1])
+        {
             Ok(0)
         } else {
             Err(err)

@@ -6,7 +6,7 @@
 //!   model as good as one trained in a single partition on the same rows: held-out mean score and
 //!   ROC-AUC on labelled anomalies agree within a tolerance, with and without reservoir sampling. The
 //!   plan is checked to really run that many partial aggregates;
-//! - `ae_generate` returns the rows the core's `generate` returns.
+//! - `ae_generate` returns the rows the core's `generate` returns, in order, whatever the batch size.
 
 use std::sync::Arc;
 
@@ -222,20 +222,26 @@ fn generated_rows_equal_the_core_generate() {
     let expected = vae.generate(37, 11).expect("core generate");
     let registry = Arc::new(ModelRegistry::new());
     registry.register("vae", vae);
-    let ctx = SessionContext::new();
-    register(&ctx, registry);
-    let batches = runtime()
-        .block_on(async { ctx.sql("SELECT * FROM ae_generate('vae', 37, 11)").await?.collect().await })
-        .expect("query");
-    let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("one batch");
-    let schema = batch.schema();
-    let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    assert_eq!(columns, names());
-    assert_eq!(batch.num_rows(), 37);
-    for j in 0..FEATURES {
-        let column = batch.column(j).as_primitive::<Float32Type>();
-        for i in 0..37 {
-            assert_eq!(column.value(i), expected[(i, j)], "row {i} feature {j}");
+    // The rows stream in batches of the session's batch size; small sizes make several batches, which
+    // must continue one another to give the core's rows in the core's order.
+    for batch_size in [8192, 8, 1] {
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_batch_size(batch_size));
+        register(&ctx, registry.clone());
+        let batches = runtime()
+            .block_on(async { ctx.sql("SELECT * FROM ae_generate('vae', 37, 11)").await?.collect().await })
+            .expect("query");
+        assert!(batches.iter().all(|b| b.num_rows() <= batch_size), "batch size {batch_size}");
+        assert!(batches.len() >= 37usize.div_ceil(batch_size), "{} batches of at most {batch_size}", batches.len());
+        let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("one batch");
+        let schema = batch.schema();
+        let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(columns, names());
+        assert_eq!(batch.num_rows(), 37);
+        for j in 0..FEATURES {
+            let column = batch.column(j).as_primitive::<Float32Type>();
+            for i in 0..37 {
+                assert_eq!(column.value(i), expected[(i, j)], "batch size {batch_size}, row {i} feature {j}");
+            }
         }
     }
 }

@@ -56,6 +56,12 @@ fn shell(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("autoenc-sql ends")
 }
 
+/// Ends a shell that a test gave up on, and reaps it.
+fn stop(child: &mut std::process::Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -174,4 +180,229 @@ fn generate_in_the_shell_refuses_a_plain_model() {
     let out = shell(dir.path(), &["-c", "SELECT * FROM ae_generate('sensors', 3)"], None);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("not variational"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn ctrl_c_cancels_the_running_query_and_the_prompt_carries_on() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    let dir = fixture();
+    let mut child = Command::new(SHELL)
+        .current_dir(dir.path())
+        .args(["--format", "csv", "--models"])
+        .arg(dir.path().join("models"))
+        .env("AUTOENC_SQL_HISTORY", dir.path().join("history"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("autoenc-sql starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line.clone()).is_err() {
+                break;
+            }
+        }
+    });
+    // The marker is printed by the same line's first statement, so the shell is already listening for
+    // Ctrl-C when it shows; the second statement scores 10^12 rows, far more than the test waits for.
+    stdin
+        .write_all(
+            b"SELECT 'started' AS marker; SELECT sum(ae_score('sensors', v, v, v, v)) AS total \
+              FROM (SELECT CAST(value AS DOUBLE) AS v FROM generate_series(1, 1000000000000));\n",
+        )
+        .expect("write stdin");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line == "started" => break,
+            Ok(_) => {}
+            Err(e) => {
+                stop(&mut child);
+                panic!("the first statement did not print its marker: {e}");
+            }
+        }
+    }
+    // Let the slow query get going, then interrupt it as a terminal's Ctrl-C would.
+    std::thread::sleep(Duration::from_millis(500));
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
+    assert!(kill.success());
+    stdin.write_all(b"SELECT 'after' AS marker;\n").expect("the shell still reads its input");
+    drop(stdin);
+
+    let mut status = None;
+    while Instant::now() < deadline {
+        if let Some(done) = child.try_wait().expect("wait") {
+            status = Some(done);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        stop(&mut child);
+        panic!("the shell did not finish: the query was not cancelled");
+    };
+    reader.join().expect("reader thread");
+    let rest: Vec<String> = lines.try_iter().collect();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("stderr");
+    assert!(status.success(), "status {status:?}; stderr: {stderr}; stdout after the marker: {rest:?}");
+    assert!(stderr.contains("query cancelled"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    // The cancelled query printed nothing; the next one answered.
+    assert_eq!(rest, ["marker", "after"], "stderr: {stderr}");
+}
+
+/// A pseudo-terminal for the shell, so that it runs as in a terminal: the line editor in raw mode at the
+/// prompt, and Ctrl-C (byte 3) turned into SIGINT by the terminal while a query runs.
+#[cfg(unix)]
+mod terminal {
+    use std::ffi::CStr;
+    use std::fs::File;
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    use std::path::Path;
+    use std::process::{Child, Command};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    pub struct Terminal {
+        pub child: Child,
+        master: File,
+        output: Arc<Mutex<String>>,
+    }
+
+    impl Terminal {
+        pub fn spawn(dir: &Path) -> Terminal {
+            // SAFETY: plain libc calls on a descriptor this function owns; results are checked.
+            let (master, slave) = unsafe {
+                let fd = libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY);
+                assert!(fd >= 0, "posix_openpt");
+                assert_eq!(libc::grantpt(fd), 0, "grantpt");
+                assert_eq!(libc::unlockpt(fd), 0, "unlockpt");
+                let mut name = [0 as libc::c_char; 128];
+                assert_eq!(libc::ptsname_r(fd, name.as_mut_ptr(), name.len()), 0, "ptsname_r");
+                let path = CStr::from_ptr(name.as_ptr()).to_str().expect("pty path").to_owned();
+                // A new pty is 0 x 0; give it the size of a usual window so that lines do not wrap.
+                let size = libc::winsize { ws_row: 40, ws_col: 200, ws_xpixel: 0, ws_ypixel: 0 };
+                assert_eq!(libc::ioctl(fd, libc::TIOCSWINSZ, &size), 0, "TIOCSWINSZ");
+                (File::from(OwnedFd::from_raw_fd(fd)), path)
+            };
+            let open = || std::fs::OpenOptions::new().read(true).write(true).open(&slave).expect("open pty");
+            let mut command = Command::new(super::SHELL);
+            command
+                .current_dir(dir)
+                .args(["--format", "csv", "--models"])
+                .arg(dir.join("models"))
+                .env("AUTOENC_SQL_HISTORY", dir.join("history"))
+                // The line editor treats a "dumb" terminal as no terminal (no raw mode); be a real one.
+                .env("TERM", "xterm")
+                .stdin(open())
+                .stdout(open())
+                .stderr(open());
+            // SAFETY: only async-signal-safe calls between fork and exec. A new session whose
+            // controlling terminal is the pty, as a terminal emulator starts a shell.
+            unsafe {
+                command.pre_exec(|| {
+                    if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let child = command.spawn().expect("autoenc-sql starts");
+            let output = Arc::new(Mutex::new(String::new()));
+            let (mut reader, sink) = (master.try_clone().expect("clone pty"), output.clone());
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 4096];
+                // Reading fails with EIO once the shell has exited and closed its side.
+                while let Ok(n) = reader.read(&mut buffer) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().expect("output").push_str(&String::from_utf8_lossy(&buffer[..n]));
+                }
+            });
+            Terminal { child, master, output }
+        }
+
+        pub fn type_in(&mut self, keys: &str) {
+            self.master.write_all(keys.as_bytes()).expect("write to the terminal");
+        }
+
+        /// Everything the shell wrote so far.
+        pub fn screen(&self) -> String {
+            self.output.lock().expect("output").clone()
+        }
+
+        /// Waits until the screen has `count` occurrences of `text`; panics with the screen after 120 s.
+        pub fn wait_for(&mut self, text: &str, count: usize) {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while self.screen().matches(text).count() < count {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    std::thread::sleep(Duration::from_millis(100)); // the rest of its output
+                    panic!("the shell ended ({status:?}) before {text:?} (x{count}):\n{}", self.screen());
+                }
+                if Instant::now() > deadline {
+                    super::stop(&mut self.child);
+                    panic!("no {text:?} (x{count}) on the screen:\n{}", self.screen());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn in_a_terminal_ctrl_c_clears_the_line_or_cancels_the_query_and_ctrl_d_exits() {
+    use std::time::{Duration, Instant};
+
+    let dir = fixture();
+    let mut term = terminal::Terminal::spawn(dir.path());
+    term.wait_for("autoenc> ", 1);
+
+    // Ctrl-C at the prompt drops the statement being typed: the next one runs alone (were the first
+    // line kept, the two would make one statement and a syntax error).
+    term.type_in("SELECT 1 AS unfinished\r");
+    term.wait_for("...> ", 1);
+    term.type_in("\x03");
+    term.wait_for("autoenc> ", 2);
+    term.type_in("SELECT 6 * 7 AS answer;\r");
+    term.wait_for("\n42\r", 1);
+
+    // Ctrl-C while a query runs cancels it and gives the prompt back.
+    term.type_in(
+        "SELECT sum(ae_score('sensors', v, v, v, v)) AS total \
+         FROM (SELECT CAST(value AS DOUBLE) AS v FROM generate_series(1, 1000000000000));\r",
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    term.type_in("\x03");
+    term.wait_for("query cancelled", 1);
+    term.type_in("SELECT 600 + 66 AS after;\r");
+    term.wait_for("\n666\r", 1);
+
+    // Ctrl-D at an empty prompt ends the session normally.
+    term.type_in("\x04");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = term.child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            stop(&mut term.child);
+            panic!("the shell did not exit on Ctrl-D:\n{}", term.screen());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let screen = term.screen();
+    assert!(status.success(), "{status:?}\n{screen}");
+    assert!(!screen.contains("error") && !screen.contains("panicked"), "{screen}");
 }

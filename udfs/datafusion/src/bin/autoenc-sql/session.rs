@@ -68,6 +68,27 @@ impl Session {
         Ok(())
     }
 
+    /// [`Session::run_script`], cancelled by Ctrl-C (SIGINT): returns `Ok(false)` when cancelled. The
+    /// statements run in their own task so that the signal is seen even while a query holds a worker
+    /// thread; aborting the task drops the query's streams, which stops DataFusion's work at its next
+    /// yield. The prompt uses this; `-c` and `-f` runs keep the default, where Ctrl-C ends the process.
+    pub async fn run_script_interruptible(&self, text: &str) -> Result<bool> {
+        let session = Session { ctx: self.ctx.clone(), format: self.format };
+        let text = text.to_owned();
+        let mut task = tokio::spawn(async move { session.run_script(&text).await });
+        tokio::select! {
+            finished = &mut task => match finished {
+                Ok(result) => result.map(|()| true),
+                Err(e) => Err(DataFusionError::External(Box::new(e))),
+            },
+            // If the handler cannot be installed, this branch is disabled and the query just runs.
+            Ok(()) = tokio::signal::ctrl_c() => {
+                task.abort();
+                Ok(false)
+            }
+        }
+    }
+
     fn print(&self, schema: &arrow::datatypes::Schema, batches: &[RecordBatch]) -> Result<()> {
         match self.format {
             OutputFormat::Table => {
