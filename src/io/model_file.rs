@@ -296,15 +296,7 @@ fn metadata_of(header: &safetensors::tensor::Metadata) -> Result<ModelMetadata> 
         .as_ref()
         .and_then(|m| m.get(FORMAT_NAME))
         .ok_or_else(|| bad("no metadata; not an autoenc model".into()))?;
-    let meta = parse_metadata(json)?;
-    if meta.format_version >= 2 {
-        let stored = meta.metadata_crc32.as_deref().ok_or_else(|| bad("metadata checksum is missing".into()))?;
-        let computed = metadata_checksum(json).ok_or_else(|| bad("metadata checksum is not the last field".into()))?;
-        if u32::from_str_radix(stored, 16).ok() != Some(computed) || stored.len() != 8 {
-            return Err(bad(format!("metadata was changed or damaged (checksum {computed:08x}, stored {stored})")));
-        }
-    }
-    Ok(meta)
+    parse_metadata(json)
 }
 
 /// The architecture, its bounds and the metadata values that do not need the tensors.
@@ -406,8 +398,8 @@ pub fn read_metadata(bytes: &[u8]) -> Result<ModelMetadata> {
     metadata_of(&header)
 }
 
-/// Checks the format marker and version before reading the rest, so that a newer file gets an
-/// "upgrade" message rather than a confusing field error.
+/// Checks the format version before reading the rest, so that a newer file gets an "upgrade" message
+/// rather than a confusing field error, then (format 2 on) the metadata checksum.
 fn parse_metadata(json: &str) -> Result<ModelMetadata> {
     let value: serde_json::Value = serde_json::from_str(json).map_err(|e| bad(format!("unreadable metadata ({e})")))?;
     let version = value
@@ -417,6 +409,18 @@ fn parse_metadata(json: &str) -> Result<ModelMetadata> {
     let version = u32::try_from(version).unwrap_or(u32::MAX);
     if version > FORMAT_VERSION {
         return Err(AutoencError::UnsupportedFormatVersion { found: version, supported: FORMAT_VERSION });
+    }
+    // The checksum is checked on the text before the fields are read, so that any edit — even one
+    // that leaves a field unreadable — is reported as what it is.
+    if version >= 2 {
+        let stored = value
+            .get("metadata_crc32")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| bad("metadata checksum is missing".into()))?;
+        let computed = metadata_checksum(json).ok_or_else(|| bad("metadata checksum is not the last field".into()))?;
+        if stored.len() != 8 || u32::from_str_radix(stored, 16).ok() != Some(computed) {
+            return Err(bad(format!("metadata was changed or damaged (checksum {computed:08x}, stored {stored})")));
+        }
     }
     serde_json::from_value(value).map_err(|e| bad(format!("unreadable metadata ({e})")))
 }

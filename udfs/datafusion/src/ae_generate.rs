@@ -26,17 +26,14 @@ use datafusion::optimizer::simplify_expressions::{ExprSimplifier, SimplifyContex
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::streaming::PartitionStream;
 use ndarray::Array2;
-use rand::SeedableRng;
-use rand_distr::{Distribution, StandardNormal};
 
 use crate::functions::DOC_SECTION;
 use crate::registry::ModelRegistry;
 
-/// The most rows one call may ask for (2^32). Memory no longer grows with `n` (the rows stream in
-/// batches), so this bound is about intent: 2^32 rows is hours of decoding for a wide model, and a
-/// request beyond it is almost surely a typo (a few zeros too many) that would otherwise run until
-/// someone cancels it.
-pub const MAX_GENERATED_ROWS: u64 = 1 << 32;
+/// The most rows one call may ask for: the core's bound for every door (2^32). Memory does not grow
+/// with `n` (the rows stream in batches), so the bound is about intent: a request beyond it is almost
+/// surely a typo (a few zeros too many) that would otherwise run until someone cancels it.
+pub use autoenc::limits::MAX_GENERATED_ROWS;
 
 /// The most values (rows x features) one generated batch holds: 8 M floats, 32 MB. The session's batch
 /// size (8192 rows by default) is lowered for models wide enough to exceed it, so a 100,000-feature
@@ -208,17 +205,16 @@ impl PartitionStream for GeneratedRows {
         let (schema, model, n, seed) = (self.schema.clone(), self.model.clone(), self.n, self.seed);
         // Decoding is CPU work: a blocking thread keeps it off the async runtime's workers.
         builder.spawn_blocking(move || {
-            // The core's `generate` draws an n x latent matrix row by row from this generator; drawing
-            // it batch by batch continues the same sequence, so the rows equal the core's.
-            let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+            // The core's generator draws the codes row by row from one random stream, so batch by
+            // batch gives the rows of the core's `generate` with the same seed.
+            let mut generator =
+                model.generator(seed).map_err(|e| DataFusionError::Execution(format!("ae_generate: {e}")))?;
             let mut remaining = n;
             while remaining > 0 {
                 let take = remaining.min(per_batch as u64) as usize;
                 remaining -= take as u64;
-                let codes: Array2<f32> =
-                    Array2::from_shape_simple_fn((take, model.latent_size()), || StandardNormal.sample(&mut rng));
-                let batch = model
-                    .decode(codes.view())
+                let batch = generator
+                    .next_block(take)
                     .map_err(|e| DataFusionError::Execution(format!("ae_generate: {e}")))
                     .and_then(|rows| to_batch(&schema, &rows));
                 let failed = batch.is_err();

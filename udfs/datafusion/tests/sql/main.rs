@@ -3,6 +3,7 @@
 //! The golden `.slt` files run from their own binary (`tests/sqllogictests.rs`, a custom harness).
 
 mod functions_reference;
+mod hostile_models;
 mod properties;
 mod shell;
 mod sql_equals_cli;
