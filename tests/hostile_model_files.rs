@@ -71,6 +71,9 @@ fn plain_bytes() -> Vec<u8> {
     model(Variant::Plain).to_bytes().unwrap()
 }
 
+/// A change a forger makes to the metadata.
+type Edit = Box<dyn Fn(&mut ModelMetadata)>;
+
 /// A model file taken apart: its metadata and its tensors.
 struct Parts {
     meta: ModelMetadata,
@@ -144,7 +147,7 @@ fn an_honest_file_round_trips() {
 #[test]
 fn crafted_sizes_are_refused_before_allocating() {
     let bytes = plain_bytes();
-    let edits: Vec<(&str, Box<dyn Fn(&mut ModelMetadata)>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         ("latent 2^40", Box::new(|m| m.architecture.latent = 1 << 40)),
         ("latent 10^6", Box::new(|m| m.architecture.latent = 1_000_000)),
         ("hidden 10^8", Box::new(|m| m.architecture.encoder_hidden = vec![100_000_000])),
@@ -171,7 +174,7 @@ fn crafted_sizes_are_refused_before_allocating() {
 #[test]
 fn edited_metadata_is_refused() {
     let bytes = plain_bytes();
-    let edits: Vec<(&str, Box<dyn Fn(&mut ModelMetadata)>)> = vec![
+    let edits: Vec<(&str, Edit)> = vec![
         ("threshold digit", Box::new(|m| m.threshold.value *= 1.1)),
         ("reversed feature names", Box::new(|m| m.feature_names.reverse())),
         ("activation", Box::new(|m| m.architecture.activation = Activation::Tanh)),
@@ -190,7 +193,7 @@ fn edited_metadata_is_refused() {
 #[test]
 fn forged_metadata_is_refused_by_the_checks_behind_the_checksum() {
     let bytes = plain_bytes();
-    let cases: Vec<(&str, Box<dyn Fn(&mut ModelMetadata)>, &str)> = vec![
+    let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "activation",
             Box::new(|m| m.architecture.activation = Activation::Tanh),

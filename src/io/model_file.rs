@@ -282,7 +282,7 @@ pub fn metadata_checksum(json: &str) -> Option<u32> {
         return None;
     }
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(json[..digits_start].as_bytes());
+    hasher.update(&json.as_bytes()[..digits_start]);
     hasher.update(CHECKSUM_PLACEHOLDER.as_bytes());
     hasher.update(b"\"}");
     Some(hasher.finalize())
