@@ -239,3 +239,15 @@ fn arrow_file() -> &'static Vec<u8> {
         bytes
     })
 }
+
+/// Found by the stream's Arrow fuzzing: a damaged message declared a huge row count over a column of
+/// type Null (which has no buffers to contradict it), and the feature matrix was allocated for it
+/// before the column's type was checked — an abort, not an error.
+#[test]
+fn a_null_column_with_a_huge_declared_length_is_refused_without_allocating() {
+    use arrow::array::{ArrayRef, NullArray, RecordBatch};
+    use std::sync::Arc;
+    let batch = RecordBatch::try_from_iter([("a", Arc::new(NullArray::new(1 << 60)) as ArrayRef)]).unwrap();
+    let error = feature_matrix(&batch, &FeatureSelection::Columns(vec!["a".into()])).unwrap_err();
+    assert!(error.to_string().contains("not numeric"), "{error}");
+}

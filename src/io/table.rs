@@ -266,7 +266,10 @@ fn column_by_name<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef
 /// word is read as text, and the user needs to know where the word is).
 fn describe_non_numeric(column: &ArrayRef) -> String {
     let dtype = column.data_type().to_string();
-    if let Ok(text) = cast(column, &DataType::Utf8) {
+    // Only text is searched: casting other types to text could allocate for rows that have no buffers
+    // (a Null column of a damaged message may declare any length).
+    let is_text = matches!(column.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    if is_text && let Ok(text) = cast(column, &DataType::Utf8) {
         let text = text.as_string::<i32>();
         for i in 0..text.len() {
             if text.is_valid(i) && text.value(i).trim().parse::<f64>().is_err() {
@@ -314,12 +317,19 @@ fn columns_matrix(batch: &RecordBatch, names: &[String]) -> Result<(Array2<f32>,
     if names.is_empty() {
         return Err(AutoencError::NoFeatures);
     }
-    let mut matrix = Array2::zeros((batch.num_rows(), names.len()));
-    for (j, name) in names.iter().enumerate() {
+    // Every column is checked before the matrix is allocated: a numeric column's buffers hold its rows,
+    // so the row count is then real — a damaged Arrow message can declare a huge row count over a
+    // column of type Null, which has no buffers at all.
+    let mut columns = Vec::with_capacity(names.len());
+    for name in names {
         let column = column_by_name(batch, name)?;
         if !is_numeric(column.data_type()) {
             return Err(AutoencError::NonNumericColumn { name: name.clone(), dtype: describe_non_numeric(column) });
         }
+        columns.push(column);
+    }
+    let mut matrix = Array2::zeros((batch.num_rows(), names.len()));
+    for (j, (name, column)) in names.iter().zip(columns).enumerate() {
         let values =
             f32_values(column, |row, value| AutoencError::OutOfF32Range { row, feature: name.clone(), value })?;
         for (i, slot) in matrix.column_mut(j).iter_mut().enumerate() {
@@ -355,6 +365,11 @@ pub fn list_matrix(column: &ArrayRef, name: &str, expected: Option<usize>) -> Re
         DataType::LargeList(_) => {
             let list = column.as_list::<i64>();
             (list.values().clone(), list.value_offsets().iter().map(|&o| o as usize).collect())
+        }
+        // A zero-width list holds no values for any number of rows, so its row count is unchecked by its
+        // buffers (a damaged message may declare any); it has no features either.
+        DataType::FixedSizeList(_, 0) => {
+            return Err(AutoencError::InvalidInput(format!("column '{name}' is a list of zero width")));
         }
         DataType::FixedSizeList(_, width) => {
             let list = column.as_fixed_size_list();

@@ -332,13 +332,8 @@ mod tests {
     use crate::stream::StreamConfig;
     use crate::{LatentSize, synthetic};
 
-    fn message(offset: i64, payload: &str) -> OwnedMessage {
-        let key = Some(format!("k{offset}").into_bytes());
-        OwnedMessage::new(Some(payload.as_bytes().to_vec()), key, "in".into(), Timestamp::NotAvailable, 0, offset, None)
-    }
-
-    #[test]
-    fn a_row_the_core_refuses_is_a_dead_letter_and_its_batch_still_scores() {
+    /// A small model of three sensors `s0..s2` and its JSON decoder.
+    fn three_sensor_model() -> (Autoencoder, Decoder) {
         let data = synthetic::sensor_stream(300, 3, 300, 0.0, 4);
         let names: Vec<String> = (0..3).map(|j| format!("s{j}")).collect();
         let model = Autoencoder::params()
@@ -349,6 +344,17 @@ mod tests {
             .fit_with(data.rows.view(), names.clone(), &mut |_| {})
             .unwrap();
         let decoder = Decoder::new(&StreamConfig::default(), &names).unwrap();
+        (model, decoder)
+    }
+
+    fn message(offset: i64, payload: &str) -> OwnedMessage {
+        let key = Some(format!("k{offset}").into_bytes());
+        OwnedMessage::new(Some(payload.as_bytes().to_vec()), key, "in".into(), Timestamp::NotAvailable, 0, offset, None)
+    }
+
+    #[test]
+    fn a_row_the_core_refuses_is_a_dead_letter_and_its_batch_still_scores() {
+        let (model, decoder) = three_sensor_model();
         // Finite, so the decoder lets it through, but far outside the training range: its squared error
         // overflows to infinity and the core refuses the row.
         let messages = [
@@ -461,16 +467,7 @@ mod tests {
     /// (the object is then rebuilt, so repeated fields collapse to the last).
     #[test]
     fn repeated_fields_and_fields_named_like_results() {
-        let data = synthetic::sensor_stream(300, 3, 300, 0.0, 4);
-        let names: Vec<String> = (0..3).map(|j| format!("s{j}")).collect();
-        let model = Autoencoder::params()
-            .latent(LatentSize::Fixed(2))
-            .epochs(2)
-            .check()
-            .unwrap()
-            .fit_with(data.rows.view(), names.clone(), &mut |_| {})
-            .unwrap();
-        let decoder = Decoder::new(&StreamConfig::default(), &names).unwrap();
+        let (model, decoder) = three_sensor_model();
         let messages = [
             message(0, r#"{"s0": 1.0, "s1": 2.0, "s2": 3.0}"#),
             message(1, r#"{"s0": 9.0, "s1": 2.0, "s2": 3.0, "s0": 1.0}"#),
