@@ -51,7 +51,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
         }
     };
     let html = render(&model, rows.as_ref().map(|r| r.view()), &options)?;
-    std::fs::write(&args.out, html).with_context(|| format!("cannot write {}", args.out.display()))?;
+    autoenc::io::atomic::write_atomically(&args.out, html.as_bytes())?;
     eprintln!("wrote {}", args.out.display());
     Ok(())
 }
