@@ -68,6 +68,38 @@ fn check(scores: &[f64], labels: &[bool]) -> Result<()> {
     Ok(())
 }
 
+/// How anomaly flags compare with labels: the counts, and the precision and recall they give.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlagCounts {
+    /// Rows labelled anomalous.
+    pub labelled: usize,
+    /// Rows flagged.
+    pub flagged: usize,
+    /// Rows both flagged and labelled anomalous.
+    pub true_positives: usize,
+}
+
+impl FlagCounts {
+    /// Counts `flags` against `labels` (pairs beyond the shorter slice are ignored).
+    pub fn of(flags: &[bool], labels: &[bool]) -> Self {
+        FlagCounts {
+            labelled: labels.iter().filter(|l| **l).count(),
+            flagged: flags.iter().filter(|f| **f).count(),
+            true_positives: flags.iter().zip(labels).filter(|(f, l)| **f && **l).count(),
+        }
+    }
+
+    /// Share of flagged rows that are labelled anomalous; 0 when nothing is flagged.
+    pub fn precision(&self) -> f64 {
+        if self.flagged == 0 { 0.0 } else { self.true_positives as f64 / self.flagged as f64 }
+    }
+
+    /// Share of anomalous rows that are flagged; 0 when none is labelled.
+    pub fn recall(&self) -> f64 {
+        if self.labelled == 0 { 0.0 } else { self.true_positives as f64 / self.labelled as f64 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +127,14 @@ mod tests {
     fn one_class_or_mismatched_lengths_are_errors() {
         assert!(roc_auc(&[0.1, 0.2], &[true, true]).is_err());
         assert!(average_precision(&[0.1], &[true, false]).is_err());
+    }
+
+    #[test]
+    fn flag_counts_give_precision_and_recall() {
+        let counts = FlagCounts::of(&[true, true, false, true], &[true, false, true, true]);
+        assert_eq!(counts, FlagCounts { labelled: 3, flagged: 3, true_positives: 2 });
+        assert!((counts.precision() - 2.0 / 3.0).abs() < 1e-12 && (counts.recall() - 2.0 / 3.0).abs() < 1e-12);
+        let none = FlagCounts::of(&[false, false], &[false, false]);
+        assert_eq!((none.precision(), none.recall()), (0.0, 0.0));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use autoenc::Autoencoder;
-use autoenc::metrics::{average_precision, roc_auc};
+use autoenc::metrics::{FlagCounts, average_precision, roc_auc};
 use autoenc::stream::{Metrics, StreamConfig};
 use autoenc::synthetic::sensor_stream;
 use ndarray::s;
@@ -172,18 +172,16 @@ pub fn run(args: DemoArgs, progress: bool) -> anyhow::Result<()> {
         );
         let ordered: Vec<f64> = (0..stream_rows).map(|i| scores[&i].0).collect();
         let flagged: Vec<bool> = (0..stream_rows).map(|i| scores[&i].1).collect();
-        let tp = flagged.iter().zip(&labels).filter(|(f, l)| **f && **l).count() as f64;
-        let predicted = flagged.iter().filter(|f| **f).count() as f64;
-        let actual = labels.iter().filter(|l| **l).count() as f64;
+        let counts = FlagCounts::of(&flagged, &labels);
         println!(
-            "dead letters {} (malformed messages injected: {bad}); anomalies injected {actual}, flagged {predicted} \
+            "dead letters {} (malformed messages injected: {bad}); anomalies injected {}, flagged {} \
              (alerts topic)",
-            summary.dead_letters
+            summary.dead_letters, counts.labelled, counts.flagged
         );
         println!(
             "precision {:.3}  recall {:.3}  ROC-AUC {:.4}  average precision {:.4}",
-            if predicted > 0.0 { tp / predicted } else { 0.0 },
-            tp / actual.max(1.0),
+            counts.precision(),
+            counts.recall(),
             roc_auc(&ordered, &labels)?,
             average_precision(&ordered, &labels)?
         );

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use autoenc::io::table::{FeatureSelection, feature_matrix, read_table};
-use autoenc::metrics::{average_precision, roc_auc};
+use autoenc::metrics::{FlagCounts, average_precision, roc_auc};
 
 use super::{FeatureArgs, load_model};
 
@@ -55,17 +55,15 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let auc = roc_auc(&scores, &labels)?;
     let ap = average_precision(&scores, &labels)?;
     let flagged: Vec<bool> = scores.iter().map(|&s| model.is_anomaly(s)).collect();
-    let tp = flagged.iter().zip(&labels).filter(|(f, l)| **f && **l).count() as f64;
-    let predicted = flagged.iter().filter(|f| **f).count() as f64;
-    let actual = labels.iter().filter(|l| **l).count() as f64;
+    let counts = FlagCounts::of(&flagged, &labels);
     println!("rows              {}", scores.len());
     if unlabelled > 0 {
         println!("left out          {unlabelled} rows with an empty label");
     }
-    println!("anomalies         {} labelled, {} flagged", actual, predicted);
+    println!("anomalies         {} labelled, {} flagged", counts.labelled, counts.flagged);
     println!("ROC-AUC           {auc:.4}");
     println!("average precision {ap:.4}");
-    println!("flag precision    {:.4}", if predicted > 0.0 { tp / predicted } else { 0.0 });
-    println!("flag recall       {:.4}", tp / actual.max(1.0));
+    println!("flag precision    {:.4}", counts.precision());
+    println!("flag recall       {:.4}", counts.recall());
     Ok(())
 }
