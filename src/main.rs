@@ -1,6 +1,8 @@
 //! The `autoenc` command line: train, encode, reconstruct, score, generate, inspect and evaluate
 //! autoencoder models on Parquet, CSV and Arrow IPC files. See `autoenc --help`.
 
+#![deny(unsafe_code)] // deny, not forbid: ndarray's `s!` macro allows unsafe code inside its expansion
+
 mod cli;
 
 use clap::Parser;

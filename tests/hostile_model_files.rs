@@ -24,6 +24,8 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 /// Peak measurements need the other tests of this binary to stand still.
 static MEASURING: Mutex<()> = Mutex::new(());
 
+// SAFETY: every call is forwarded to the system allocator with the caller's own arguments; the
+// counters are atomics and allocate nothing.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: forwards the caller's layout to the system allocator unchanged.

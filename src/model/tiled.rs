@@ -127,7 +127,9 @@ impl<const R: usize, const C: usize> pulp::NullaryFnOnce for Tiles<'_, '_, R, C>
             let here = R.min(rows - first);
             // Where each slot's row starts; slots past the last row repeat it (their sums are dropped).
             let starts: [usize; R] = std::array::from_fn(|i| (first + i.min(here - 1)) * k);
-            let acc = accumulate::<R, C>(simd, x, weights, k, &starts);
+            // SAFETY: every start is `row * k` for a row below `rows = x.len() / k`, so each row's `k`
+            // values lie inside `x`.
+            let acc = unsafe { accumulate::<R, C>(simd, x, weights, k, &starts) };
             match &mut *finish {
                 Finish::Store { bias: None, out, .. } => {
                     for (i, slot) in acc.iter().enumerate().take(here) {
@@ -171,9 +173,14 @@ impl<const R: usize, const C: usize> pulp::NullaryFnOnce for Tiles<'_, '_, R, C>
 /// A function of its own so that the accumulators are only ever indexed by constants once the loops
 /// are unrolled, which lets the compiler keep all of them in registers (inlined into the finishing
 /// code, the array stayed in memory and every multiply-add was followed by a store).
+///
+/// # Safety
+///
+/// For every `i`, `starts[i] + k <= x.len()`: each slot's row of `k` values lies inside `x`. The
+/// values are read without bounds checks (checked indexing cost a compare-and-branch per multiply-add).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-fn accumulate<const R: usize, const C: usize>(
+unsafe fn accumulate<const R: usize, const C: usize>(
     simd: pulp::x86::V4,
     x: &[f32],
     weights: &[pulp::f32x16],
@@ -185,8 +192,7 @@ fn accumulate<const R: usize, const C: usize>(
     for p in 0..k {
         let row_weights: [pulp::f32x16; C] = std::array::from_fn(|c| weights[p * C + c]);
         for i in 0..R {
-            // SAFETY: `starts[i]` is the start of a row of `x` (the caller's row index is below
-            // `x.len() / k`) and `p < k`, so `starts[i] + p < x.len()`.
+            // SAFETY: the caller guarantees `starts[i] + k <= x.len()`, and `p < k`.
             let value = simd.splat_f32s(unsafe { *x.get_unchecked(starts[i] + p) });
             for c in 0..C {
                 acc[i][c] = simd.mul_add_e_f32s(value, row_weights[c], acc[i][c]);

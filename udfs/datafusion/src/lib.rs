@@ -23,6 +23,8 @@
 //! (rendered by `reference.rs`) is the user reference; the `autoenc-sql` binary is a shell with all of
 //! them registered.
 
+#![forbid(unsafe_code)]
+
 pub mod ae_generate;
 pub mod ae_train;
 mod arguments;

@@ -11,6 +11,8 @@
 //! message on standard error and exit status 1 (a script is parsed whole first, so a syntax error anywhere
 //! runs none of it); the prompt reports the error and carries on.
 
+#![forbid(unsafe_code)]
+
 mod prompt;
 mod session;
 
