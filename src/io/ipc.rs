@@ -96,35 +96,43 @@ mod tests {
         .unwrap()
     }
 
+    /// The batches as an Arrow IPC file, written by Arrow's own writer.
+    fn file_bytes(batches: &[RecordBatch]) -> Vec<u8> {
+        let mut file = Vec::new();
+        let mut writer = arrow::ipc::writer::FileWriter::try_new(&mut file, &batches[0].schema()).unwrap();
+        for batch in batches {
+            writer.write(batch).unwrap();
+        }
+        writer.finish().unwrap();
+        drop(writer);
+        file
+    }
+
+    /// The batch as an Arrow IPC stream, written by Arrow's own writer.
+    fn stream_bytes(batch: &RecordBatch) -> Vec<u8> {
+        let mut stream = Vec::new();
+        let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut stream, &batch.schema()).unwrap();
+        writer.write(batch).unwrap();
+        writer.finish().unwrap();
+        drop(writer);
+        stream
+    }
+
     #[test]
     fn reads_both_formats_like_arrow_does() {
         let batch = batch();
-        let mut file = Vec::new();
-        let mut writer = arrow::ipc::writer::FileWriter::try_new(&mut file, &batch.schema()).unwrap();
-        writer.write(&batch).unwrap();
-        writer.write(&batch.slice(1, 2)).unwrap();
-        writer.finish().unwrap();
-        drop(writer);
-        let (schema, batches) = decode_ipc(Buffer::from(file)).unwrap();
+        let (schema, batches) = decode_ipc(Buffer::from(file_bytes(&[batch.clone(), batch.slice(1, 2)]))).unwrap();
         assert_eq!(schema, batch.schema());
         assert_eq!(batches, vec![batch.clone(), batch.slice(1, 2)]);
 
-        let mut stream = Vec::new();
-        let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut stream, &batch.schema()).unwrap();
-        writer.write(&batch).unwrap();
-        writer.finish().unwrap();
-        drop(writer);
+        let mut stream = stream_bytes(&batch);
         let (_, batches) = decode_ipc(Buffer::from(stream.clone())).unwrap();
         assert_eq!(batches, vec![batch.clone()]);
 
         stream.truncate(stream.len() - 20);
         assert!(decode_ipc(Buffer::from(stream)).is_err(), "a truncated stream is an error");
         assert!(decode_ipc(Buffer::from(b"ARROW1\0\0tiny".to_vec())).is_err());
-        let mut file = Vec::new();
-        let mut writer = arrow::ipc::writer::FileWriter::try_new(&mut file, &batch.schema()).unwrap();
-        writer.write(&batch).unwrap();
-        writer.finish().unwrap();
-        drop(writer);
+        let mut file = file_bytes(std::slice::from_ref(&batch));
         let footer_len_at = file.len() - 10;
         file[footer_len_at..footer_len_at + 4].copy_from_slice(&0x7fff_0000i32.to_le_bytes());
         assert!(decode_ipc(Buffer::from(file)).is_err(), "a footer longer than the file");
@@ -134,11 +142,7 @@ mod tests {
     #[test]
     fn a_declared_length_beyond_the_bytes_is_an_error_not_an_allocation() {
         let batch = batch();
-        let mut stream = Vec::new();
-        let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut stream, &batch.schema()).unwrap();
-        writer.write(&batch).unwrap();
-        writer.finish().unwrap();
-        drop(writer);
+        let mut stream = stream_bytes(&batch);
         // The first message's metadata length (after the continuation marker) set to 2 GB.
         stream[4..8].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
         assert!(decode_ipc(Buffer::from(stream)).is_err());

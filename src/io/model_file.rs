@@ -196,7 +196,7 @@ impl Autoencoder {
         check_architecture(&meta)?;
         // Every tensor the container declares must be one this architecture has, with its shape —
         // checked on the header alone, before the network (sized by the metadata) is allocated.
-        let expected = expected_tensors(&meta)?;
+        let expected = expected_tensors(&meta);
         let declared = header.tensors();
         for (name, info) in &declared {
             match expected.iter().find(|(n, _, _)| n == name) {
@@ -350,14 +350,14 @@ fn check_architecture(meta: &ModelMetadata) -> Result<()> {
 }
 
 /// `(name, dtype, shape)` of every tensor of the model, in the canonical (checksum) order.
-fn expected_tensors(meta: &ModelMetadata) -> Result<Vec<(String, Dtype, Vec<usize>)>> {
+fn expected_tensors(meta: &ModelMetadata) -> Vec<(String, Dtype, Vec<usize>)> {
     let arch = &meta.architecture;
     let mut out: Vec<(String, Dtype, Vec<usize>)> =
         arch.tensor_shapes().into_iter().map(|(name, shape)| (name, Dtype::F32, shape)).collect();
     out.push(("scaler.offset".into(), Dtype::F32, vec![arch.inputs]));
     out.push(("scaler.scale".into(), Dtype::F32, vec![arch.inputs]));
     out.push(("sketch.points".into(), Dtype::F64, vec![meta.sketch_count.min(SKETCH_POINTS)]));
-    Ok(out)
+    out
 }
 
 /// Reads a model file no larger than [`MAX_MODEL_FILE_BYTES`]: the header's length first, then the

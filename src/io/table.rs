@@ -45,11 +45,7 @@ pub fn read_table(path: &Path) -> Result<RecordBatch> {
     let damaged = |message: String| {
         AutoencError::InvalidInput(format!("{}: damaged file (the reader failed: {message})", path.display()))
     };
-    contain(|| read_table_inner(path), damaged).map_err(|e| match e {
-        AutoencError::Arrow(err) => AutoencError::InvalidInput(format!("{}: {err}", path.display())),
-        AutoencError::Parquet(err) => AutoencError::InvalidInput(format!("{}: {err}", path.display())),
-        other => other,
-    })
+    contain(|| read_table_inner(path), damaged).map_err(|e| name_path(path, e))
 }
 
 /// The most bytes a table file may have, and the most memory its decoded rows may take:
@@ -202,7 +198,7 @@ impl TableWriter {
     }
 }
 
-/// Puts the path in front of a write error that does not name it yet.
+/// Puts the path in front of a read or write error that does not name it yet.
 fn name_path(path: &Path, error: AutoencError) -> AutoencError {
     let shown = path.display().to_string();
     match error {
