@@ -124,16 +124,14 @@ fn dead_letter(message: &OwnedMessage, reason: &str, code: &'static str, limit: 
     let eighth = limit / 8;
     let mut cut = Vec::new();
     let original_headers_size = headers_size(original_headers.as_ref());
-    let mut headers = OwnedHeaders::new();
     let mut dropped_headers = String::new();
-    if original_headers_size > eighth {
+    let mut headers = if original_headers_size > eighth {
         cut.push("headers");
         dropped_headers = original_headers_size.to_string();
-    } else if let Some(original) = &original_headers {
-        for header in original.iter() {
-            headers = headers.insert(Header { key: header.key, value: header.value });
-        }
-    }
+        OwnedHeaders::new()
+    } else {
+        original_headers.unwrap_or_default()
+    };
     let mut key = key.map(<[u8]>::to_vec);
     let key_size = key.as_ref().map_or(0, Vec::len).to_string();
     let key_cut = key.as_ref().is_some_and(|k| k.len() > eighth);
@@ -167,12 +165,7 @@ fn dead_letter(message: &OwnedMessage, reason: &str, code: &'static str, limit: 
 pub fn refused_copy(refused: &OwnedMessage, detail: &str, keep: usize) -> Outgoing {
     let payload = refused.payload().unwrap_or_default();
     let original_size = payload.len().to_string();
-    let mut headers = OwnedHeaders::new();
-    if let Some(original) = refused.headers().filter(|h| headers_size(Some(h)) <= keep / 4) {
-        for header in original.iter() {
-            headers = headers.insert(Header { key: header.key, value: header.value });
-        }
-    }
+    let headers = refused.headers().filter(|h| headers_size(Some(h)) <= keep / 4).cloned().unwrap_or_default();
     let reason = format!(
         "the broker refused this {}-byte record for topic {} as too large: {detail}",
         payload.len(),
