@@ -95,10 +95,6 @@ pub enum AutoencError {
     #[error("model file format version {found} is newer than this library reads ({supported}); upgrade autoenc")]
     UnsupportedFormatVersion { found: u32, supported: u32 },
 
-    // ---- stream (Kafka) ----
-    #[error("stream: {0}")]
-    Stream(String),
-
     // ---- wrapped ----
     #[error("unsupported file type '{0}': use .parquet, .csv or .arrow/.ipc/.feather")]
     UnsupportedFileType(String),
@@ -106,8 +102,10 @@ pub enum AutoencError {
     Linalg(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[cfg(feature = "arrow")]
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
+    #[cfg(feature = "arrow")]
     #[error(transparent)]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error(transparent)]

@@ -48,4 +48,4 @@ pub use model::params::{
     AutoencoderParams, AutoencoderValidParams, EarlyStopping, LatentSize, Loss, Noise, OptimizerKind, Scaling,
     Sparsity, Variant,
 };
-pub use train::report::{EpochRecord, TrainingReport};
+pub use model::training_report::{EpochRecord, TrainingReport};

@@ -58,7 +58,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// A pipeline running on `runtime` until the returned sender says stop.
 struct Running {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<autoenc::Result<Summary>>,
+    task: tokio::task::JoinHandle<Result<Summary, autoenc::stream::StreamError>>,
 }
 
 fn start(runtime: &tokio::runtime::Runtime, config: StreamConfig, metrics: Metrics) -> Running {

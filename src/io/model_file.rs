@@ -36,9 +36,8 @@ use crate::limits::{MAX_MODEL_FILE_BYTES, MAX_MODEL_HEADER_BYTES};
 use crate::model::autoencoder::Autoencoder;
 use crate::model::network::{Architecture, Network};
 use crate::model::params::{AutoencoderValidParams, Scaling};
+use crate::model::training_report::TrainingReport;
 use crate::preprocess::Scaler;
-use crate::train::report::TrainingReport;
-use crate::train::trainer::TrainerState;
 
 /// The version this library writes; it reads this and every older one. Version 2 added the metadata
 /// checksum.
@@ -254,7 +253,7 @@ impl Autoencoder {
             report: meta.report,
             explained_variance: meta.explained_variance,
             extra: meta.extra,
-            trainer: TrainerState::default(),
+            trainer: Default::default(),
             folded_first_layer: Default::default(),
         })
     }

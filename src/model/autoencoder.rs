@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use super::network::{Architecture, Network};
 use super::params::{AutoencoderParams, AutoencoderValidParams};
+use super::resume::ResumeState;
 use crate::anomaly::{ScoreSketch, Threshold};
 use crate::error::{AutoencError, Result};
 use crate::limits::{GENERATE_BLOCK_ROWS, MAX_GENERATED_CELLS};
+use crate::model::training_report::TrainingReport;
 use crate::preprocess::Scaler;
-use crate::train::report::TrainingReport;
-use crate::train::trainer::TrainerState;
 
 /// A trained model. Build one with [`Autoencoder::params`] and `fit`, or load one with
 /// [`Autoencoder::load`].
@@ -36,7 +36,7 @@ pub struct Autoencoder {
     pub(crate) report: TrainingReport,
     pub(crate) explained_variance: Option<Vec<f64>>,
     pub(crate) extra: serde_json::Map<String, serde_json::Value>,
-    pub(crate) trainer: TrainerState,
+    pub(crate) trainer: ResumeState,
     /// The first layer with the scaler folded in, built on first use; cleared whenever training
     /// changes the weights ([`Autoencoder::weights_changed`]).
     pub(crate) folded_first_layer: std::sync::OnceLock<super::dense::Dense<f32>>,
@@ -238,31 +238,5 @@ impl Generator<'_> {
         let codes = Array2::from_shape_simple_fn((n, self.model.latent_size()), || StandardNormal.sample(rng));
         let scaled = self.model.network.decode(codes.view());
         Ok(self.model.scaler.inverse(scaled.view()))
-    }
-}
-
-/// The params' `fit` lives here so that the validated type is the only one that trains.
-impl AutoencoderParams {
-    /// Validates and fits on `data` (`(rows, features)`), naming features `f0, f1, ...`.
-    pub fn fit(&self, data: ArrayView2<f32>) -> Result<Autoencoder> {
-        self.check()?.fit(data)
-    }
-}
-
-impl AutoencoderValidParams {
-    /// Fits on `data`, naming features `f0, f1, ...`.
-    pub fn fit(&self, data: ArrayView2<f32>) -> Result<Autoencoder> {
-        let names = (0..data.ncols()).map(|j| format!("f{j}")).collect();
-        crate::train::trainer::fit(self, data, names, &mut |_| {})
-    }
-
-    /// Fits with feature names and a callback after every epoch (for progress bars and logs).
-    pub fn fit_with(
-        &self,
-        data: ArrayView2<f32>,
-        feature_names: Vec<String>,
-        on_epoch: &mut dyn FnMut(&crate::train::report::EpochRecord),
-    ) -> Result<Autoencoder> {
-        crate::train::trainer::fit(self, data, feature_names, on_epoch)
     }
 }

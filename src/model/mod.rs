@@ -1,5 +1,6 @@
 //! The network and its parts: activations, dense layers, MLPs, losses, penalties, hyper-parameters and
-//! the trained [`Autoencoder`](autoencoder::Autoencoder).
+//! the trained [`Autoencoder`](autoencoder::Autoencoder) with its training report. Training itself lives
+//! in `train`, which depends on this module and not the other way round.
 
 pub mod activation;
 pub mod autoencoder;
@@ -12,4 +13,6 @@ mod narrow;
 pub mod network;
 pub mod params;
 pub mod regularizer;
+mod resume;
 mod tiled;
+pub mod training_report;

@@ -5,7 +5,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{AutoencError, Result};
-use crate::train::report::TrainingReport;
+use crate::model::training_report::TrainingReport;
 
 const SIZE: (u32, u32) = (720, 360);
 const TRAINING: RGBColor = RGBColor(0x3b, 0x6e, 0xa8);

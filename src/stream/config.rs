@@ -14,7 +14,8 @@ use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
 /// How outputs and input offsets are tied together.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Delivery {
     /// An input offset is committed only after every output of its batch is acknowledged by the broker.
@@ -27,7 +28,8 @@ pub enum Delivery {
 }
 
 /// The encoding of input messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum InputFormat {
     /// One JSON object per message: the features by field name, or one array field.
@@ -40,7 +42,8 @@ pub enum InputFormat {
 }
 
 /// The encoding of output messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     /// The input record as a JSON object plus the result fields (newline-delimited objects for a

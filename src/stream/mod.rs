@@ -16,6 +16,7 @@ pub mod config;
 pub mod context;
 pub mod decode;
 pub mod encode;
+pub mod error;
 mod json_features;
 pub mod metrics;
 pub mod model_source;
@@ -24,5 +25,6 @@ pub mod scorer;
 pub mod threshold;
 
 pub use config::{Delivery, InputFormat, OutputFormat, StreamConfig};
+pub use error::StreamError;
 pub use metrics::Metrics;
 pub use pipeline::{Summary, run};

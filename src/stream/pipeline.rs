@@ -32,11 +32,11 @@ use super::batcher::{BatchLimits, MicroBatcher};
 use super::config::{Delivery, StreamConfig};
 use super::context::PipelineContext;
 use super::decode::Decoder;
+use super::error::{Result, StreamError};
 use super::metrics::Metrics;
 use super::model_source::ModelSource;
 use super::scorer::{BatchContext, Outgoing, Processed, process_batch, refused_copy};
 use super::threshold::SlidingThreshold;
-use crate::AutoencError;
 
 /// What a run did, for the caller (the demo prints it).
 #[derive(Debug, Default, Clone)]
@@ -66,8 +66,8 @@ impl Summary {
     }
 }
 
-fn kafka(context: &str) -> impl Fn(KafkaError) -> AutoencError + '_ {
-    move |e| AutoencError::Stream(format!("{context}: {e}"))
+fn kafka(context: &str) -> impl Fn(KafkaError) -> StreamError + '_ {
+    move |e| StreamError::kafka(context, e)
 }
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -81,14 +81,10 @@ struct ScoringState {
 }
 
 /// Runs the pipeline until `shutdown` turns true (or its sender is dropped).
-pub async fn run(
-    config: StreamConfig,
-    metrics: Metrics,
-    mut shutdown: watch::Receiver<bool>,
-) -> crate::Result<Summary> {
-    config.validate().map_err(|e| AutoencError::Stream(e.to_string()))?;
+pub async fn run(config: StreamConfig, metrics: Metrics, mut shutdown: watch::Receiver<bool>) -> Result<Summary> {
+    config.validate()?;
     let source = ModelSource::open(&config.model)?;
-    let decoder = Decoder::new(&config, source.model.feature_names()).map_err(AutoencError::Stream)?;
+    let decoder = Decoder::new(&config, source.model.feature_names()).map_err(StreamError::Setup)?;
     let contamination = config.contamination.or(match source.model.threshold().rule {
         crate::ThresholdRule::Contamination { contamination } => Some(contamination),
         crate::ThresholdRule::Explicit => None,
@@ -97,7 +93,7 @@ pub async fn run(
         (0, _) => None,
         (n, Some(c)) => Some(SlidingThreshold::new(n, c)),
         (_, None) => {
-            return Err(AutoencError::Stream(
+            return Err(StreamError::Setup(
                 "threshold_window needs a contamination (the model has an explicit threshold; set `contamination`)"
                     .into(),
             ));
@@ -245,12 +241,12 @@ pub async fn run(
     Ok(summary)
 }
 
-fn partition_count(producer: &FutureProducer, topic: &str) -> crate::Result<i32> {
+fn partition_count(producer: &FutureProducer, topic: &str) -> Result<i32> {
     let metadata =
         producer.client().fetch_metadata(Some(topic), CLIENT_TIMEOUT).map_err(kafka("reading the output topic"))?;
     let count = metadata.topics().iter().find(|t| t.name() == topic).map(|t| t.partitions().len()).unwrap_or(0);
     if count == 0 {
-        return Err(AutoencError::Stream(format!("output topic '{topic}' does not exist (create it first)")));
+        return Err(StreamError::MissingTopic(topic.to_string()));
     }
     Ok(count as i32)
 }
@@ -360,7 +356,7 @@ struct Refusals {
 
 impl Refusals {
     /// Sends the cut copy of `refused`; returns its acknowledgement to wait for, if there is a topic.
-    async fn dead_letter(&self, refused: &OwnedMessage, detail: &str) -> crate::Result<Option<DeliveryFuture>> {
+    async fn dead_letter(&self, refused: &OwnedMessage, detail: &str) -> Result<Option<DeliveryFuture>> {
         let letter = refused_copy(refused, detail, self.keep);
         self.metrics.dead_letters.with_label_values(&["too_large"]).inc();
         let Some(topic) = &self.dead_letter_topic else {
@@ -380,7 +376,7 @@ impl Refusals {
         match send(&self.producer, topic, &letter, None).await? {
             Sent::Queued(delivery) => Ok(Some(delivery)),
             Sent::TooLarge(error) => {
-                Err(AutoencError::Stream(format!("the dead-letter copy of a refused record was refused too: {error}")))
+                Err(StreamError::Delivery(format!("the dead-letter copy of a refused record was refused too: {error}")))
             }
         }
     }
@@ -390,7 +386,7 @@ impl Refusals {
 /// consuming and scoring the next batch meanwhile; the offsets are stored only once all are in, and
 /// batches complete in order (a new batch waits for the one in flight before it is sent).
 struct InFlight {
-    acks: std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<()>> + Send>>,
+    acks: std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send>>,
     offsets: TopicPartitionList,
     done: BatchDone,
 }
@@ -436,11 +432,7 @@ fn commit_acknowledged(sink: &Sink<'_>, offsets: &TopicPartitionList, done: Batc
 }
 
 /// Waits for the oldest batch in flight (if any) and commits it.
-async fn finish_oldest(
-    sink: &Sink<'_>,
-    in_flight: &mut VecDeque<InFlight>,
-    summary: &mut Summary,
-) -> crate::Result<()> {
+async fn finish_oldest(sink: &Sink<'_>, in_flight: &mut VecDeque<InFlight>, summary: &mut Summary) -> Result<()> {
     if let Some(batch) = in_flight.pop_front() {
         batch.acks.await?;
         commit_acknowledged(sink, &batch.offsets, batch.done, summary);
@@ -449,11 +441,7 @@ async fn finish_oldest(
 }
 
 /// Waits for every batch in flight, oldest first, committing each.
-async fn finish_in_flight(
-    sink: &Sink<'_>,
-    in_flight: &mut VecDeque<InFlight>,
-    summary: &mut Summary,
-) -> crate::Result<()> {
+async fn finish_in_flight(sink: &Sink<'_>, in_flight: &mut VecDeque<InFlight>, summary: &mut Summary) -> Result<()> {
     while !in_flight.is_empty() {
         finish_oldest(sink, in_flight, summary).await?;
     }
@@ -467,7 +455,7 @@ async fn handle_batch(
     opened: Instant,
     summary: &mut Summary,
     in_flight: &mut VecDeque<InFlight>,
-) -> crate::Result<ScoringState> {
+) -> Result<ScoringState> {
     let config = sink.config;
     let output_format = config.output_format;
     let learn = config.learn;
@@ -504,7 +492,7 @@ async fn handle_batch(
         (state, processed, messages, checkpointed)
     })
     .await
-    .map_err(|e| AutoencError::Stream(format!("scoring task failed: {e}")))?;
+    .map_err(|e| StreamError::ScoringTask(e.to_string()))?;
     if checkpointed {
         sink.metrics.checkpoints.inc();
     }
@@ -564,8 +552,8 @@ async fn handle_batch(
 
 /// How a transaction failed: `Abortable` if aborting it and sending the batch again may succeed.
 enum Failure {
-    Abortable(AutoencError),
-    Fatal(AutoencError),
+    Abortable(StreamError),
+    Fatal(StreamError),
 }
 
 /// One batch in the transaction just begun: send, wait for the acknowledgements, add the input offsets,
@@ -579,9 +567,9 @@ async fn transaction(
     let kafka_failure = |context: &'static str| {
         move |error: KafkaError| match &error {
             KafkaError::Transaction(e) if e.txn_requires_abort() => {
-                Failure::Abortable(AutoencError::Stream(format!("{context}: {error}")))
+                Failure::Abortable(StreamError::kafka(context, error))
             }
-            _ => Failure::Fatal(AutoencError::Stream(format!("{context}: {error}"))),
+            _ => Failure::Fatal(StreamError::kafka(context, error)),
         }
     };
     let pending = send_all(sink, processed).await.map_err(Failure::Fatal)?;
@@ -591,7 +579,7 @@ async fn transaction(
     let detail = format!("batch of {records}, exactly-once");
     sink.wait.clone().wait("broker acknowledgements", detail, acks).await.map_err(Failure::Fatal)?;
     let group = sink.consumer.group_metadata().ok_or_else(|| {
-        Failure::Fatal(AutoencError::Stream("the consumer has no group metadata for the transaction".into()))
+        Failure::Fatal(StreamError::Delivery("the consumer has no group metadata for the transaction".into()))
     })?;
     retrying("adding offsets to the transaction", give_up_at, &sink.wait, || {
         tokio::task::block_in_place(|| sink.producer.send_offsets_to_transaction(offsets, &group, CLIENT_TIMEOUT))
@@ -632,7 +620,7 @@ fn retrying<T>(
 }
 
 /// The offset to commit per input partition: one past the last message of the batch.
-fn next_offsets(messages: &[OwnedMessage]) -> crate::Result<TopicPartitionList> {
+fn next_offsets(messages: &[OwnedMessage]) -> Result<TopicPartitionList> {
     let mut next: HashMap<(&str, i32), i64> = HashMap::new();
     for m in messages {
         let slot = next.entry((m.topic(), m.partition())).or_insert(0);
@@ -646,7 +634,7 @@ fn next_offsets(messages: &[OwnedMessage]) -> crate::Result<TopicPartitionList> 
 }
 
 /// Sends every output, alert and dead letter; returns the broker's acknowledgements to wait for.
-async fn send_all(sink: &Sink<'_>, processed: &Processed) -> crate::Result<Vec<DeliveryFuture>> {
+async fn send_all(sink: &Sink<'_>, processed: &Processed) -> Result<Vec<DeliveryFuture>> {
     let config = sink.config;
     let mut pending = Vec::with_capacity(processed.outputs.len() + processed.alerts.len());
     for outgoing in &processed.outputs {
@@ -678,7 +666,7 @@ async fn send_or_dead_letter(
     outgoing: &Outgoing,
     partition: Option<i32>,
     pending: &mut Vec<DeliveryFuture>,
-) -> crate::Result<()> {
+) -> Result<()> {
     match send(sink.producer, topic, outgoing, partition).await? {
         Sent::Queued(delivery) => pending.push(delivery),
         Sent::TooLarge(error) => {
@@ -699,11 +687,7 @@ async fn send_or_dead_letter(
 
 /// Waits until the broker acknowledged every record; the first failure is the error, except a record
 /// refused as too large, whose cut copy goes to the dead-letter topic when `refusals` is given.
-async fn acknowledged(
-    pending: Vec<DeliveryFuture>,
-    refusals: Option<Refusals>,
-    give_up: Duration,
-) -> crate::Result<()> {
+async fn acknowledged(pending: Vec<DeliveryFuture>, refusals: Option<Refusals>, give_up: Duration) -> Result<()> {
     let mut copies = Vec::new();
     for delivery in pending {
         match delivery.await {
@@ -712,7 +696,7 @@ async fn acknowledged(
                 match &refusals {
                     Some(refusals) => copies.extend(refusals.dead_letter(&refused, &error.to_string()).await?),
                     None => {
-                        return Err(AutoencError::Stream(format!(
+                        return Err(StreamError::Delivery(format!(
                             "the broker refused a {}-byte record for {} as too large ({error}); lower the \
                              producer's message.max.bytes to the topics' max.message.bytes so that such records \
                              become dead letters before they are sent",
@@ -723,7 +707,7 @@ async fn acknowledged(
                 }
             }
             Ok(Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), refused))) => {
-                return Err(AutoencError::Stream(format!(
+                return Err(StreamError::Delivery(format!(
                     "the broker did not acknowledge a record for {} within {} s (broker_give_up_seconds, or the \
                      producer's message.timeout.ms): giving up; the batch's input offsets are not committed, so \
                      the next run processes it again",
@@ -731,17 +715,17 @@ async fn acknowledged(
                     give_up.as_secs()
                 )));
             }
-            Ok(Err((error, _))) => return Err(AutoencError::Stream(format!("an output was not delivered: {error}"))),
-            Err(_) => return Err(AutoencError::Stream("the producer dropped a delivery".into())),
+            Ok(Err((error, _))) => return Err(StreamError::Delivery(format!("an output was not delivered: {error}"))),
+            Err(_) => return Err(StreamError::Delivery("the producer dropped a delivery".into())),
         }
     }
     for copy in copies {
         match copy.await {
             Ok(Ok(_)) => {}
             Ok(Err((error, _))) => {
-                return Err(AutoencError::Stream(format!("the dead-letter copy of a refused record failed: {error}")));
+                return Err(StreamError::Delivery(format!("the dead-letter copy of a refused record failed: {error}")));
             }
-            Err(_) => return Err(AutoencError::Stream("the producer dropped a delivery".into())),
+            Err(_) => return Err(StreamError::Delivery("the producer dropped a delivery".into())),
         }
     }
     Ok(())
@@ -754,12 +738,7 @@ enum Sent {
     TooLarge(KafkaError),
 }
 
-async fn send(
-    producer: &FutureProducer,
-    topic: &str,
-    outgoing: &Outgoing,
-    partition: Option<i32>,
-) -> crate::Result<Sent> {
+async fn send(producer: &FutureProducer, topic: &str, outgoing: &Outgoing, partition: Option<i32>) -> Result<Sent> {
     loop {
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(&outgoing.payload[..]);
         if let Some(key) = &outgoing.key {
@@ -780,7 +759,7 @@ async fn send(
             Err((error @ KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
                 return Ok(Sent::TooLarge(error));
             }
-            Err((error, _)) => return Err(AutoencError::Stream(format!("producing to {topic}: {error}"))),
+            Err((error, _)) => return Err(StreamError::Delivery(format!("producing to {topic}: {error}"))),
         }
     }
 }

@@ -15,12 +15,12 @@ use rand_pcg::Pcg64Mcg;
 use super::corruption::{FeatureRange, corrupt};
 use super::objective::{Batch, LossParts, Objective};
 use super::optimizer::{self, Optimizer};
-use super::report::{EpochKind, EpochRecord, TrainingReport};
 use crate::anomaly::{ScoreSketch, Threshold, ThresholdRule, quantile_sorted, sorted_scores};
 use crate::error::{AutoencError, Result};
 use crate::model::autoencoder::Autoencoder;
 use crate::model::network::{Architecture, Network};
-use crate::model::params::{AutoencoderValidParams, LatentSize, Loss, Sparsity, Variant};
+use crate::model::params::{AutoencoderParams, AutoencoderValidParams, LatentSize, Loss, Sparsity, Variant};
+use crate::model::training_report::{EpochKind, EpochRecord, TrainingReport};
 use crate::pca::Pca;
 use crate::preprocess::{Scaled, Scaler, check_finite_or_missing};
 
@@ -29,23 +29,11 @@ const SHUFFLE_STREAM: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// The optimiser state and batch generator carried between `partial_fit` calls. Not saved in the model
 /// file: a loaded model resumes with a fresh optimiser (Adam's moments rebuild within a few steps).
+/// Kept in the model's opaque `ResumeState` slot.
 #[derive(Default)]
-pub struct TrainerState {
+struct TrainerState {
     optimizer: Option<Box<dyn Optimizer>>,
     rng: Option<Pcg64Mcg>,
-}
-
-impl Clone for TrainerState {
-    /// A cloned model starts its own optimiser: sharing moments between two models would be wrong.
-    fn clone(&self) -> Self {
-        TrainerState::default()
-    }
-}
-
-impl std::fmt::Debug for TrainerState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrainerState").field("active", &self.optimizer.is_some()).finish()
-    }
 }
 
 /// Scaled training rows plus what corruption needs.
@@ -152,7 +140,7 @@ pub fn fit(
         report: TrainingReport::default(),
         explained_variance,
         extra: serde_json::Map::new(),
-        trainer: TrainerState::default(),
+        trainer: Default::default(),
         folded_first_layer: Default::default(),
     };
     let range = FeatureRange::of(scaled.values.view());
@@ -368,7 +356,7 @@ impl Autoencoder {
         let set = self.training_set(data)?;
         let started = Instant::now();
         let params = self.params.clone();
-        let mut state = std::mem::take(&mut self.trainer);
+        let mut state = self.trainer.take::<TrainerState>().unwrap_or_default();
         let optimizer = state.optimizer.get_or_insert_with(|| {
             optimizer::build(params.optimizer, params.learning_rate, params.momentum, params.weight_decay)
         });
@@ -383,7 +371,7 @@ impl Autoencoder {
         let mut grads = self.network.zeros_like();
         let parts = run_batches(self, &objective, optimizer.as_mut(), &mut grads, &set, &indices, rng);
         let learning_rate = optimizer.learning_rate();
-        self.trainer = state;
+        self.trainer.put(state);
         if !parts.total().is_finite() {
             return Err(AutoencError::InvalidInput(format!("partial_fit diverged (loss {})", parts.total())));
         }
@@ -414,5 +402,32 @@ impl Autoencoder {
             return Ok(());
         }
         calibrate(self, data)
+    }
+}
+
+/// The params' `fit` is defined with the trainer (so `model` needs nothing from `train`); only the
+/// validated type trains.
+impl AutoencoderParams {
+    /// Validates and fits on `data` (`(rows, features)`), naming features `f0, f1, ...`.
+    pub fn fit(&self, data: ArrayView2<f32>) -> Result<Autoencoder> {
+        self.check()?.fit(data)
+    }
+}
+
+impl AutoencoderValidParams {
+    /// Fits on `data`, naming features `f0, f1, ...`.
+    pub fn fit(&self, data: ArrayView2<f32>) -> Result<Autoencoder> {
+        let names = (0..data.ncols()).map(|j| format!("f{j}")).collect();
+        fit(self, data, names, &mut |_| {})
+    }
+
+    /// Fits with feature names and a callback after every epoch (for progress bars and logs).
+    pub fn fit_with(
+        &self,
+        data: ArrayView2<f32>,
+        feature_names: Vec<String>,
+        on_epoch: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<Autoencoder> {
+        fit(self, data, feature_names, on_epoch)
     }
 }
