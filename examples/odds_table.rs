@@ -5,9 +5,9 @@
 //! cargo run --release --example odds_table -- [DATA_DIR] [--seeds 0,1,2]
 //! ```
 //! DATA_DIR defaults to the two sets the repository ships (`tests/data/odds`: cardio and thyroid); give
-//! the directory of the full fifteen-set collection for the README's table. Every set is a CSV with
-//! feature columns and a `label` column (1 = anomaly). The same default
-//! parameters are used for every set: this is the number the README reports.
+//! the directory of the full fifteen-set collection for the table in docs/quality.md. Every set is a CSV
+//! with feature columns and a `label` column (1 = anomaly). The same default parameters are used for
+//! every set: this is the number docs/quality.md reports.
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! `autoenc demo`: the main job end to end with nothing to configure. It starts an in-process Kafka
+//! `autoenc demo`: a demonstration of the whole pipeline with nothing to configure. It starts an in-process Kafka
 //! (librdkafka's mock cluster), trains the default model on a clean prefix of a synthetic multi-sensor
 //! stream, produces the rest of the stream (with injected anomalies and a few malformed messages) to an
 //! input topic while the real pipeline (`autoenc stream`'s code) scores it into an output topic, shows

@@ -56,7 +56,8 @@ pub enum Command {
     /// Score a Kafka topic continuously: micro-batches in, records with embedding, score and flags out.
     #[cfg(feature = "stream")]
     Stream(Box<stream::StreamArgs>),
-    /// Run the main job end to end on an in-process Kafka: synthetic sensors, train, stream, report.
+    /// A demonstration with nothing to set up: train on synthetic sensor data, stream it through an
+    /// in-process Kafka, and print throughput, latency and detection quality.
     #[cfg(feature = "stream")]
     Demo(demo::DemoArgs),
 }

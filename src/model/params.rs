@@ -248,7 +248,7 @@ impl AutoencoderParams {
         self
     }
     /// Family member. Default: denoising with masking noise on 30 % of the features — the setting that
-    /// detected anomalies best across the 15 ODDS benchmark sets (README, "Detection quality").
+    /// detected anomalies best across the 15 ODDS benchmark sets (docs/quality.md).
     pub fn variant(mut self, variant: Variant) -> Self {
         self.0.variant = variant;
         self

@@ -455,7 +455,7 @@ mod tests {
         )
     }
 
-    /// What the README says of unusual JSON input: a repeated feature field counts with its last
+    /// What docs/stream.md says of unusual JSON input: a repeated feature field counts with its last
     /// value and both copies stay in the output text; a field named like a result is replaced by it
     /// (the object is then rebuilt, so repeated fields collapse to the last).
     #[test]

@@ -1,7 +1,7 @@
 """`autoenc report` renders in a real browser: the page the CLI writes for an ODDS set is opened in headless
 Chromium (Debian's `chromium`, driven by Playwright), screenshotted, and checked for a non-blank picture,
 no script errors, every named plot drawn, and no network use. AUTOENC_UPDATE_SCREENSHOT=1 also writes
-the screenshot to tests/report/report.png, the picture in the README.
+the screenshot to tests/report/report.png, the picture in docs/reports.md.
 Needs the `autoenc` binary ($AUTOENC_BIN or target/{release,debug}/autoenc) and Chromium
 ($AUTOENC_CHROMIUM, default /usr/bin/chromium; .ci/setup installs it)."""
 import io

@@ -1,6 +1,6 @@
 """Scoring 1 M rows through the Polars plugin vs the core directly, side by side in one process.
 
-The reference network (64 -> 32 -> 8 -> 32 -> 64, ReLU, f32; README "Speed") scores 1,000,000 rows
+The reference network (64 -> 32 -> 8 -> 32 -> 64, ReLU, f32; docs/speed.md) scores 1,000,000 rows
 held in a Polars frame, three ways:
 - core: `Autoencoder::score_parallel` on a ready `Array2` (matrix building not timed);
 - plugin, Array column: `pl.col("x").ae.score(model)` — one `Array(Float32, 64)` column;
