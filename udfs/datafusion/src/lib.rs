@@ -20,8 +20,9 @@
 //! `ae_reconstruct`, `ae_model_info` (see `functions/` and the argument conventions in `arguments.rs`),
 //! the training aggregate `ae_train` and the table function `ae_generate`. Scores are computed by the
 //! same core call as the CLI's, so they agree with `autoenc score` for the same rows. `FUNCTIONS.md`
-//! (rendered by `reference.rs`) is the user reference; the `autoenc-sql` binary is a shell with all of
-//! them registered.
+//! (rendered by `reference.rs`) is the user reference; the `autoenc-sql` binary (its own crate,
+//! `udfs/sql-shell`, so that this library compiles no shell dependencies) is a shell with all of them
+//! registered.
 
 #![forbid(unsafe_code)]
 
