@@ -26,8 +26,6 @@
 
 #![forbid(unsafe_code)]
 
-pub mod ae_generate;
-pub mod ae_train;
 mod arguments;
 pub mod expr_fn;
 pub mod functions;
@@ -62,6 +60,6 @@ pub fn register(ctx: &SessionContext, registry: Arc<ModelRegistry>) {
     for function in scalar_functions(registry.clone()) {
         ctx.register_udf(function);
     }
-    ctx.register_udaf(AggregateUDF::from(ae_train::AeTrainFunc::default()));
-    ctx.register_udtf(ae_generate::NAME, Arc::new(ae_generate::AeGenerateFunc::new(registry)));
+    ctx.register_udaf(AggregateUDF::from(functions::ae_train::AeTrainFunc::default()));
+    ctx.register_udtf(functions::ae_generate::NAME, Arc::new(functions::ae_generate::AeGenerateFunc::new(registry)));
 }
