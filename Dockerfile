@@ -20,8 +20,8 @@ RUN apt-get update \
 WORKDIR /build
 
 # The whole workspace manifest must resolve: the root package declares [[bench]] and [[test]] targets whose
-# files must exist, and the members udfs/datafusion and udfs/polars declare their own bins, tests and
-# benches. Only the `autoenc` binary is compiled.
+# files must exist, and the members udfs/datafusion, udfs/sql-shell and udfs/polars declare their own
+# bins, tests and benches. Only the `autoenc` binary is compiled.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches

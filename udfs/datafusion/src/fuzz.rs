@@ -485,7 +485,7 @@ fn train_options_are_a_value_or_a_plan_error() {
             .prop_map(|m| serde_json::Value::Object(m.into_iter().collect()).to_string()),
     ];
     fuzz("ae_train options", prop::option::of(options), |text| {
-        match crate::ae_train::parse_options(text.as_deref()) {
+        match crate::functions::ae_train::parse_options(text.as_deref()) {
             Ok((max_rows, params)) => {
                 prop_assert!(max_rows >= 2);
                 prop_assert!(params.is_object());
@@ -506,7 +506,7 @@ fn train_intake_takes_any_rows_without_panicking() {
     });
     fuzz("ae_train intake", batches, |batches| {
         let width = batches[0].len();
-        let mut accumulator = crate::ae_train::TrainAccumulator::new(3, serde_json::json!({}), 0, width);
+        let mut accumulator = crate::functions::ae_train::TrainAccumulator::new(3, serde_json::json!({}), 0, width);
         for columns in &batches {
             let arrays: Vec<ArrayRef> = columns.iter().map(build).collect();
             if let Err(e) = accumulator.update_batch(&arrays) {
@@ -520,7 +520,7 @@ fn train_intake_takes_any_rows_without_panicking() {
             .map(|s| s.to_array())
             .collect::<Result<_, _>>()
             .map_err(|e| TestCaseError::fail(format!("state arrays: {e:?}")))?;
-        let mut merged = crate::ae_train::TrainAccumulator::new(3, serde_json::json!({}), 1, width);
+        let mut merged = crate::functions::ae_train::TrainAccumulator::new(3, serde_json::json!({}), 1, width);
         if let Err(e) = merged.merge_batch(&state).and_then(|()| merged.merge_batch(&state)) {
             prop_assert!(clean(&e), "merge: {e:?}");
         }
@@ -564,7 +564,7 @@ fn generate_takes_any_arguments_without_panicking() {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let ctx = SessionContext::new();
     let state = ctx.state();
-    let function = crate::ae_generate::AeGenerateFunc::new(MODELS.registry.clone());
+    let function = crate::functions::ae_generate::AeGenerateFunc::new(MODELS.registry.clone());
     let read = Cell::new(0u64);
     fuzz("ae_generate arguments", generate_args(), |exprs| {
         match function.call_with_args(TableFunctionArgs::new(&exprs, &state)) {

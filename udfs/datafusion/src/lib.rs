@@ -20,13 +20,12 @@
 //! `ae_reconstruct`, `ae_model_info` (see `functions/` and the argument conventions in `arguments.rs`),
 //! the training aggregate `ae_train` and the table function `ae_generate`. Scores are computed by the
 //! same core call as the CLI's, so they agree with `autoenc score` for the same rows. `FUNCTIONS.md`
-//! (rendered by `reference.rs`) is the user reference; the `autoenc-sql` binary is a shell with all of
-//! them registered.
+//! (rendered by `reference.rs`) is the user reference; the `autoenc-sql` binary (its own crate,
+//! `udfs/sql-shell`, so that this library compiles no shell dependencies) is a shell with all of them
+//! registered.
 
 #![forbid(unsafe_code)]
 
-pub mod ae_generate;
-pub mod ae_train;
 mod arguments;
 pub mod expr_fn;
 pub mod functions;
@@ -61,6 +60,6 @@ pub fn register(ctx: &SessionContext, registry: Arc<ModelRegistry>) {
     for function in scalar_functions(registry.clone()) {
         ctx.register_udf(function);
     }
-    ctx.register_udaf(AggregateUDF::from(ae_train::AeTrainFunc::default()));
-    ctx.register_udtf(ae_generate::NAME, Arc::new(ae_generate::AeGenerateFunc::new(registry)));
+    ctx.register_udaf(AggregateUDF::from(functions::ae_train::AeTrainFunc::default()));
+    ctx.register_udtf(functions::ae_generate::NAME, Arc::new(functions::ae_generate::AeGenerateFunc::new(registry)));
 }

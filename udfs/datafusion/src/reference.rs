@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use datafusion::logical_expr::{AggregateUDF, Documentation};
 
-use crate::ae_generate::AeGenerateFunc;
+use crate::functions::ae_generate::AeGenerateFunc;
 use crate::registry::ModelRegistry;
 
 /// The whole page, in Markdown.
@@ -20,7 +20,7 @@ pub fn functions_reference() -> String {
         .filter_map(|f| f.documentation().cloned().map(|d| (f.name().to_string(), d)))
         .collect();
     scalar.sort_by(|a, b| a.0.cmp(&b.0));
-    let train = AggregateUDF::from(crate::ae_train::AeTrainFunc::default());
+    let train = AggregateUDF::from(crate::functions::ae_train::AeTrainFunc::default());
     let generate = AeGenerateFunc::new(registry);
 
     let mut page = String::new();

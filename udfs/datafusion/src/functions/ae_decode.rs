@@ -1,31 +1,23 @@
 //! `ae_decode([model,] embedding)`: rows back from codes, in original units.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, identity_by_registry, rows_to_list};
-use crate::arguments::{evaluate, exec, model_source, planned_model};
+use super::common::{DOC_SECTION, vector_type, vectors};
+use super::scalar::{AeFunction, AeScalarFunc};
+use crate::arguments::{model_source, planned_model};
 use crate::registry::ModelRegistry;
 
 /// `ae_decode`: the decoder applied to a code (a list of the model's latent size), giving a row in
 /// original units as a fixed-size list of f32.
-#[derive(Debug)]
-pub struct AeDecodeFunc {
-    signature: Signature,
-    registry: Arc<ModelRegistry>,
-}
-identity_by_registry!(AeDecodeFunc);
+pub type AeDecodeFunc = AeScalarFunc<Decode>;
 
-impl AeDecodeFunc {
-    pub fn new(registry: Arc<ModelRegistry>) -> Self {
-        AeDecodeFunc { signature: Signature::variadic_any(Volatility::Immutable), registry }
-    }
-}
+/// What [`AeDecodeFunc`] computes: the model's `decode`.
+#[derive(Debug)]
+pub struct Decode;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -41,21 +33,16 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-fn item() -> FieldRef {
-    Arc::new(Field::new("item", DataType::Float32, false))
-}
-
-impl ScalarUDFImpl for AeDecodeFunc {
-    fn name(&self) -> &str {
-        "ae_decode"
+impl AeFunction for Decode {
+    const NAME: &'static str = "ae_decode";
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn return_type() -> DataType {
+        vector_type(None)
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::List(item()))
-    }
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+    // The input is one code, not features, so the feature conventions (`plan_call`) do not apply.
+    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
         let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
         let (source, first) = model_source(&types, args.scalar_arguments.first().copied().flatten());
         let embedding = &types[first..];
@@ -66,7 +53,7 @@ impl ScalarUDFImpl for AeDecodeFunc {
         if !is_list {
             return plan_err!("ae_decode: expected one embedding argument, a list of numbers (e.g. from ae_encode)");
         }
-        let data_type = match planned_model(&self.registry, &source)? {
+        Ok(match planned_model(registry, &source)? {
             Some(model) => {
                 if let DataType::FixedSizeList(_, width) = &embedding[0]
                     && *width as usize != model.latent_size()
@@ -76,29 +63,12 @@ impl ScalarUDFImpl for AeDecodeFunc {
                         model.latent_size()
                     );
                 }
-                DataType::FixedSizeList(item(), model.n_features() as i32)
+                vector_type(Some(model.n_features()))
             }
-            None => DataType::List(item()),
-        };
-        Ok(Arc::new(Field::new(self.name(), data_type, true)))
+            None => vector_type(None),
+        })
     }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let return_type = args.return_type().clone();
-        let rows = evaluate(
-            self.name(),
-            &self.registry,
-            &args,
-            false,
-            |m| m.latent_size(),
-            |model, codes, _| {
-                let decoded = model.decode(codes.view()).map_err(exec(self.name()))?;
-                Ok(decoded.outer_iter().map(|r| r.to_vec()).collect::<Vec<Vec<f32>>>())
-            },
-        )?;
-        let array = rows_to_list(self.name(), &return_type, &rows)?;
-        Ok(ColumnarValue::Array(array))
-    }
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
+    fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        vectors(Self::NAME, registry, args, |m| m.latent_size(), |model, codes| model.decode(codes))
     }
 }

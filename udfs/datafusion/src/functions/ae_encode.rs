@@ -1,31 +1,22 @@
 //! `ae_encode([model,] features...)`: each row's code (embedding).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, identity_by_registry, plan_call, rows_to_list};
-use crate::arguments::{evaluate, exec};
+use super::common::{DOC_SECTION, plan_call, vector_type, vectors};
+use super::scalar::{AeFunction, AeScalarFunc};
 use crate::registry::ModelRegistry;
 
 /// `ae_encode`: the code of each row as a fixed-size list of f32 (a variable list when the model is a
 /// binary column, whose code size is unknown until execution).
-#[derive(Debug)]
-pub struct AeEncodeFunc {
-    signature: Signature,
-    registry: Arc<ModelRegistry>,
-}
-identity_by_registry!(AeEncodeFunc);
+pub type AeEncodeFunc = AeScalarFunc<Encode>;
 
-impl AeEncodeFunc {
-    pub fn new(registry: Arc<ModelRegistry>) -> Self {
-        AeEncodeFunc { signature: Signature::variadic_any(Volatility::Immutable), registry }
-    }
-}
+/// What [`AeEncodeFunc`] computes: the model's `encode`.
+#[derive(Debug)]
+pub struct Encode;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -40,45 +31,19 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-fn item() -> FieldRef {
-    Arc::new(Field::new("item", DataType::Float32, false))
-}
-
-impl ScalarUDFImpl for AeEncodeFunc {
-    fn name(&self) -> &str {
-        "ae_encode"
+impl AeFunction for Encode {
+    const NAME: &'static str = "ae_encode";
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn return_type() -> DataType {
+        vector_type(None)
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::List(item()))
+    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
+        let model = plan_call(Self::NAME, registry, args.arg_fields, args.scalar_arguments, false)?;
+        Ok(vector_type(model.map(|m| m.latent_size())))
     }
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let model = plan_call(self.name(), &self.registry, args.arg_fields, args.scalar_arguments, false)?;
-        let data_type = match model {
-            Some(model) => DataType::FixedSizeList(item(), model.latent_size() as i32),
-            None => DataType::List(item()),
-        };
-        Ok(Arc::new(Field::new(self.name(), data_type, true)))
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let return_type = args.return_type().clone();
-        let codes = evaluate(
-            self.name(),
-            &self.registry,
-            &args,
-            false,
-            |m| m.n_features(),
-            |model, rows, _| {
-                let code = model.encode(rows.view()).map_err(exec(self.name()))?;
-                Ok(code.outer_iter().map(|r| r.to_vec()).collect::<Vec<Vec<f32>>>())
-            },
-        )?;
-        let array = rows_to_list(self.name(), &return_type, &codes)?;
-        Ok(ColumnarValue::Array(array))
-    }
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
+    fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        vectors(Self::NAME, registry, args, |m| m.n_features(), |model, rows| model.encode(rows))
     }
 }

@@ -7,28 +7,20 @@ use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use autoenc::Contribution;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, identity_by_registry, plan_call};
+use super::common::{DOC_SECTION, plan_call};
+use super::scalar::{AeFunction, AeScalarFunc};
 use crate::arguments::{evaluate, exec};
 use crate::registry::ModelRegistry;
 
 /// `ae_explain`: a list of `{feature, error}` for the k features with the largest squared reconstruction
 /// error (scaled units), largest first; missing features are never listed.
-#[derive(Debug)]
-pub struct AeExplainFunc {
-    signature: Signature,
-    registry: Arc<ModelRegistry>,
-}
-identity_by_registry!(AeExplainFunc);
+pub type AeExplainFunc = AeScalarFunc<Explain>;
 
-impl AeExplainFunc {
-    pub fn new(registry: Arc<ModelRegistry>) -> Self {
-        AeExplainFunc { signature: Signature::variadic_any(Volatility::Immutable), registry }
-    }
-}
+/// What [`AeExplainFunc`] computes: the model's `explain`, with `k` from the last argument.
+#[derive(Debug)]
+pub struct Explain;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -62,17 +54,15 @@ fn k_of(value: Option<&ScalarValue>) -> Option<usize> {
     }
 }
 
-impl ScalarUDFImpl for AeExplainFunc {
-    fn name(&self) -> &str {
-        "ae_explain"
+impl AeFunction for Explain {
+    const NAME: &'static str = "ae_explain";
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn return_type() -> DataType {
+        DataType::List(item())
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::List(item()))
-    }
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
         let n = args.arg_fields.len();
         if n < 2 || !args.arg_fields[n - 1].data_type().is_integer() {
             return plan_err!("ae_explain: the last argument must be k, a positive integer literal");
@@ -80,10 +70,10 @@ impl ScalarUDFImpl for AeExplainFunc {
         if k_of(args.scalar_arguments[n - 1]).is_none() {
             return plan_err!("ae_explain: k must be a positive integer literal");
         }
-        plan_call(self.name(), &self.registry, &args.arg_fields[..n - 1], &args.scalar_arguments[..n - 1], false)?;
-        Ok(Arc::new(Field::new(self.name(), DataType::List(item()), true)))
+        plan_call(Self::NAME, registry, &args.arg_fields[..n - 1], &args.scalar_arguments[..n - 1], false)?;
+        Ok(DataType::List(item()))
     }
-    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(registry: &ModelRegistry, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let k = match args.args.pop() {
             Some(ColumnarValue::Scalar(value)) => k_of(Some(&value)),
             _ => None,
@@ -93,12 +83,12 @@ impl ScalarUDFImpl for AeExplainFunc {
         };
         args.arg_fields.pop();
         let lists: Vec<Option<Vec<Contribution>>> = evaluate(
-            self.name(),
-            &self.registry,
+            Self::NAME,
+            registry,
             &args,
             false,
             |m| m.n_features(),
-            |model, rows, _| model.explain(rows.view(), k).map_err(exec(self.name())),
+            |model, rows, _| model.explain(rows.view(), k).map_err(exec(Self::NAME)),
         )?;
         let lengths = lists.iter().map(|l| l.as_ref().map_or(0, Vec::len));
         let offsets = OffsetBuffer::from_lengths(lengths);
@@ -108,8 +98,5 @@ impl ScalarUDFImpl for AeExplainFunc {
         let values = StructArray::try_new(entry_fields(), vec![Arc::new(names) as ArrayRef, Arc::new(errors)], None)?;
         let nulls = NullBuffer::from(lists.iter().map(Option::is_some).collect::<Vec<bool>>());
         Ok(ColumnarValue::Array(Arc::new(ListArray::try_new(item(), offsets, Arc::new(values), Some(nulls))?)))
-    }
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
     }
 }

@@ -3,30 +3,22 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::BooleanArray;
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, identity_by_registry, plan_call};
+use super::common::{DOC_SECTION, plan_call};
+use super::scalar::{AeFunction, AeScalarFunc};
 use crate::arguments::{evaluate, exec};
 use crate::registry::ModelRegistry;
 
 /// `ae_is_anomaly`: the model's flag, or a comparison with an explicit threshold given as a last literal
 /// argument (after a list/struct feature argument, or as one more than the model's feature columns).
-#[derive(Debug)]
-pub struct AeIsAnomalyFunc {
-    signature: Signature,
-    registry: Arc<ModelRegistry>,
-}
-identity_by_registry!(AeIsAnomalyFunc);
+pub type AeIsAnomalyFunc = AeScalarFunc<IsAnomaly>;
 
-impl AeIsAnomalyFunc {
-    pub fn new(registry: Arc<ModelRegistry>) -> Self {
-        AeIsAnomalyFunc { signature: Signature::variadic_any(Volatility::Immutable), registry }
-    }
-}
+/// What [`AeIsAnomalyFunc`] computes: each row's score against the model's or the given threshold.
+#[derive(Debug)]
+pub struct IsAnomaly;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -44,35 +36,30 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-impl ScalarUDFImpl for AeIsAnomalyFunc {
-    fn name(&self) -> &str {
-        "ae_is_anomaly"
+impl AeFunction for IsAnomaly {
+    const NAME: &'static str = "ae_is_anomaly";
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn return_type() -> DataType {
+        DataType::Boolean
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
+        plan_call(Self::NAME, registry, args.arg_fields, args.scalar_arguments, true)?;
         Ok(DataType::Boolean)
     }
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        plan_call(self.name(), &self.registry, args.arg_fields, args.scalar_arguments, true)?;
-        Ok(Arc::new(Field::new(self.name(), DataType::Boolean, true)))
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let flags = evaluate(
-            self.name(),
-            &self.registry,
+            Self::NAME,
+            registry,
             &args,
             true,
             |m| m.n_features(),
             |model, rows, threshold| {
-                let scores = model.score(rows.view()).map_err(exec(self.name()))?;
+                let scores = model.score(rows.view()).map_err(exec(Self::NAME))?;
                 Ok(scores.iter().map(|&s| threshold.map_or_else(|| model.is_anomaly(s), |t| s > t)).collect())
             },
         )?;
         Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(flags))))
-    }
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
     }
 }

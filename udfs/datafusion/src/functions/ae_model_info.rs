@@ -4,38 +4,24 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::array::{Array, AsArray, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::DataType;
 use autoenc::Autoencoder;
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, Signature, TypeSignature, Volatility,
 };
 
-use super::common::{DOC_SECTION, identity_by_registry};
+use super::common::DOC_SECTION;
+use super::scalar::{AeFunction, AeScalarFunc};
 use crate::registry::ModelRegistry;
 
 /// `ae_model_info`: params, architecture, feature names, threshold, score sketch size and training report
 /// of a model, as the JSON the model file holds.
-#[derive(Debug)]
-pub struct AeModelInfoFunc {
-    signature: Signature,
-    registry: Arc<ModelRegistry>,
-}
-identity_by_registry!(AeModelInfoFunc);
+pub type AeModelInfoFunc = AeScalarFunc<ModelInfo>;
 
-impl AeModelInfoFunc {
-    pub fn new(registry: Arc<ModelRegistry>) -> Self {
-        AeModelInfoFunc {
-            // No argument means the default model.
-            signature: Signature::one_of(
-                vec![TypeSignature::Nullary, TypeSignature::VariadicAny],
-                Volatility::Immutable,
-            ),
-            registry,
-        }
-    }
-}
+/// What [`AeModelInfoFunc`] computes: the metadata of the model each row names, without features.
+#[derive(Debug)]
+pub struct ModelInfo;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -57,20 +43,22 @@ fn info(model: &Autoencoder) -> Result<String> {
     serde_json::to_string(&metadata).map_err(|e| DataFusionError::Execution(format!("ae_model_info: {e}")))
 }
 
-impl ScalarUDFImpl for AeModelInfoFunc {
-    fn name(&self) -> &str {
-        "ae_model_info"
+impl AeFunction for ModelInfo {
+    const NAME: &'static str = "ae_model_info";
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn signature() -> Signature {
+        // No argument means the default model.
+        Signature::one_of(vec![TypeSignature::Nullary, TypeSignature::VariadicAny], Volatility::Immutable)
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
+    fn return_type() -> DataType {
+        DataType::Utf8
     }
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
         match args.arg_fields {
             [] => {
-                self.registry.default_model().map_err(|e| DataFusionError::Plan(e.to_string()))?;
+                registry.default_model().map_err(|e| DataFusionError::Plan(e.to_string()))?;
             }
             [one] => match one.data_type() {
                 DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
@@ -82,27 +70,27 @@ impl ScalarUDFImpl for AeModelInfoFunc {
                         ) => s,
                         _ => return plan_err!("ae_model_info: the model name must be a string literal"),
                     };
-                    self.registry.get(name).map_err(|e| DataFusionError::Plan(e.to_string()))?;
+                    registry.get(name).map_err(|e| DataFusionError::Plan(e.to_string()))?;
                 }
                 DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {}
                 other => return plan_err!("ae_model_info: expected a model name or model bytes, got {other}"),
             },
             more => return plan_err!("ae_model_info: expected at most one argument (the model), got {}", more.len()),
         }
-        Ok(Arc::new(Field::new(self.name(), DataType::Utf8, true)))
+        Ok(DataType::Utf8)
     }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let text: StringArray = match args.args.first() {
             None => {
-                let model = self.registry.default_model().map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                let model = registry.default_model().map_err(|e| DataFusionError::Execution(e.to_string()))?;
                 let json = info(&model)?;
                 (0..rows).map(|_| Some(json.clone())).collect()
             }
             Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
             | Some(ColumnarValue::Scalar(ScalarValue::LargeUtf8(Some(name))))
             | Some(ColumnarValue::Scalar(ScalarValue::Utf8View(Some(name)))) => {
-                let model = self.registry.get(name).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                let model = registry.get(name).map_err(|e| DataFusionError::Execution(e.to_string()))?;
                 let json = info(&model)?;
                 (0..rows).map(|_| Some(json.clone())).collect()
             }
@@ -126,8 +114,5 @@ impl ScalarUDFImpl for AeModelInfoFunc {
             Some(_) => return exec_err!("ae_model_info: the model name must be a non-NULL literal"),
         };
         Ok(ColumnarValue::Array(Arc::new(text)))
-    }
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
     }
 }

@@ -3,29 +3,21 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::Float64Array;
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, identity_by_registry, plan_call};
+use super::common::{DOC_SECTION, plan_call};
+use super::scalar::{AeFunction, AeScalarFunc};
 use crate::arguments::{evaluate, exec};
 use crate::registry::ModelRegistry;
 
 /// `ae_percentile`: the fraction of training rows that scored lower, in [0, 1].
-#[derive(Debug)]
-pub struct AePercentileFunc {
-    signature: Signature,
-    registry: Arc<ModelRegistry>,
-}
-identity_by_registry!(AePercentileFunc);
+pub type AePercentileFunc = AeScalarFunc<Percentile>;
 
-impl AePercentileFunc {
-    pub fn new(registry: Arc<ModelRegistry>) -> Self {
-        AePercentileFunc { signature: Signature::variadic_any(Volatility::Immutable), registry }
-    }
-}
+/// What [`AePercentileFunc`] computes: the model's `percentile` of each row's score.
+#[derive(Debug)]
+pub struct Percentile;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -39,35 +31,30 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-impl ScalarUDFImpl for AePercentileFunc {
-    fn name(&self) -> &str {
-        "ae_percentile"
+impl AeFunction for Percentile {
+    const NAME: &'static str = "ae_percentile";
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn return_type() -> DataType {
+        DataType::Float64
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
+        plan_call(Self::NAME, registry, args.arg_fields, args.scalar_arguments, false)?;
         Ok(DataType::Float64)
     }
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        plan_call(self.name(), &self.registry, args.arg_fields, args.scalar_arguments, false)?;
-        Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)))
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let values = evaluate(
-            self.name(),
-            &self.registry,
+            Self::NAME,
+            registry,
             &args,
             false,
             |m| m.n_features(),
             |model, rows, _| {
-                let scores = model.score(rows.view()).map_err(exec(self.name()))?;
+                let scores = model.score(rows.view()).map_err(exec(Self::NAME))?;
                 Ok(scores.iter().map(|&s| model.percentile(s)).collect())
             },
         )?;
         Ok(ColumnarValue::Array(Arc::new(Float64Array::from(values))))
-    }
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
     }
 }

@@ -3,30 +3,22 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::Float64Array;
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::{
-    ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, identity_by_registry, plan_call};
+use super::common::{DOC_SECTION, plan_call};
+use super::scalar::{AeFunction, AeScalarFunc};
 use crate::arguments::{evaluate, exec};
 use crate::registry::ModelRegistry;
 
 /// `ae_score`: mean squared reconstruction error over the row's observed features, in the model's scaled
 /// units — the same number `autoenc score` writes.
-#[derive(Debug)]
-pub struct AeScoreFunc {
-    signature: Signature,
-    registry: Arc<ModelRegistry>,
-}
-identity_by_registry!(AeScoreFunc);
+pub type AeScoreFunc = AeScalarFunc<Score>;
 
-impl AeScoreFunc {
-    pub fn new(registry: Arc<ModelRegistry>) -> Self {
-        AeScoreFunc { signature: Signature::variadic_any(Volatility::Immutable), registry }
-    }
-}
+/// What [`AeScoreFunc`] computes: the model's `score`.
+#[derive(Debug)]
+pub struct Score;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     Documentation::builder(
@@ -42,32 +34,27 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-impl ScalarUDFImpl for AeScoreFunc {
-    fn name(&self) -> &str {
-        "ae_score"
+impl AeFunction for Score {
+    const NAME: &'static str = "ae_score";
+    fn documentation() -> &'static Documentation {
+        &DOCUMENTATION
     }
-    fn signature(&self) -> &Signature {
-        &self.signature
+    fn return_type() -> DataType {
+        DataType::Float64
     }
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
+        plan_call(Self::NAME, registry, args.arg_fields, args.scalar_arguments, false)?;
         Ok(DataType::Float64)
     }
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        plan_call(self.name(), &self.registry, args.arg_fields, args.scalar_arguments, false)?;
-        Ok(Arc::new(Field::new(self.name(), DataType::Float64, true)))
-    }
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let scores = evaluate(
-            self.name(),
-            &self.registry,
+            Self::NAME,
+            registry,
             &args,
             false,
             |m| m.n_features(),
-            |model, rows, _| model.score(rows.view()).map(|s| s.to_vec()).map_err(exec(self.name())),
+            |model, rows, _| model.score(rows.view()).map(|s| s.to_vec()).map_err(exec(Self::NAME)),
         )?;
         Ok(ColumnarValue::Array(Arc::new(Float64Array::from(scores))))
-    }
-    fn documentation(&self) -> Option<&Documentation> {
-        Some(&DOCUMENTATION)
     }
 }

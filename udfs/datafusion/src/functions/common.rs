@@ -1,5 +1,5 @@
-//! What the function structs share: the documentation section, plan-time argument checks, and
-//! equality by identity (DataFusion compares UDFs; two instances are equal when they share a registry).
+//! What the scalar functions share besides their shape (`scalar.rs`): the documentation section,
+//! plan-time argument checks, and the list results of the functions that map a row to a vector.
 
 use std::sync::Arc;
 
@@ -8,9 +8,10 @@ use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use autoenc::Autoencoder;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::DocSection;
+use datafusion::logical_expr::{ColumnarValue, DocSection, ScalarFunctionArgs};
+use ndarray::{Array2, ArrayView2};
 
-use crate::arguments::{ModelSource, check_feature_types, is_numeric, model_source, planned_model};
+use crate::arguments::{ModelSource, check_feature_types, evaluate, exec, is_numeric, model_source, planned_model};
 use crate::registry::ModelRegistry;
 
 pub(crate) const DOC_SECTION: DocSection = DocSection {
@@ -68,8 +69,8 @@ pub(crate) fn plan_call(
 
 /// Per-row f32 vectors (None = NULL row) as the planned list type: a fixed-size list when the width
 /// was known at planning, a variable list otherwise. Shared by ae_encode, ae_decode, ae_reconstruct.
-pub(crate) fn rows_to_list(function: &str, return_type: &DataType, rows: &[Option<Vec<f32>>]) -> Result<ArrayRef> {
-    let item = Arc::new(Field::new("item", DataType::Float32, false));
+fn rows_to_list(function: &str, return_type: &DataType, rows: &[Option<Vec<f32>>]) -> Result<ArrayRef> {
+    let item = float_item();
     let nulls = NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<bool>>());
     Ok(match return_type {
         DataType::FixedSizeList(_, width) => {
@@ -92,20 +93,34 @@ pub(crate) fn rows_to_list(function: &str, return_type: &DataType, rows: &[Optio
     })
 }
 
-/// Implements `PartialEq`, `Eq` and `Hash` for a function struct holding `registry: Arc<ModelRegistry>`.
-macro_rules! identity_by_registry {
-    ($name:ident) => {
-        impl PartialEq for $name {
-            fn eq(&self, other: &Self) -> bool {
-                std::sync::Arc::ptr_eq(&self.registry, &other.registry)
-            }
-        }
-        impl Eq for $name {}
-        impl std::hash::Hash for $name {
-            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-                std::ptr::hash(std::sync::Arc::as_ptr(&self.registry), state);
-            }
-        }
-    };
+/// The element of the list results of `ae_encode`, `ae_decode` and `ae_reconstruct`.
+fn float_item() -> FieldRef {
+    Arc::new(Field::new("item", DataType::Float32, false))
 }
-pub(crate) use identity_by_registry;
+
+/// The type of a per-row vector result: a fixed-size list of `width` f32 when the model is known at
+/// planning, a variable list otherwise (a binary model column, whose width is unknown until execution).
+pub(crate) fn vector_type(width: Option<usize>) -> DataType {
+    match width {
+        Some(width) => DataType::FixedSizeList(float_item(), width as i32),
+        None => DataType::List(float_item()),
+    }
+}
+
+/// One batch of a function that maps each row to a vector with a model method (`encode`, `decode`,
+/// `reconstruct`), as the list type planned for it. `width` is how many values an input row holds for
+/// a model (its feature count, or its code size for `ae_decode`).
+pub(crate) fn vectors(
+    function: &str,
+    registry: &ModelRegistry,
+    args: ScalarFunctionArgs,
+    width: impl Fn(&Autoencoder) -> usize,
+    method: impl Fn(&Autoencoder, ArrayView2<f32>) -> autoenc::Result<Array2<f32>>,
+) -> Result<ColumnarValue> {
+    let rows = evaluate(function, registry, &args, false, width, |model, rows, _| {
+        let out = method(model, rows.view()).map_err(exec(function))?;
+        Ok(out.outer_iter().map(|r| r.to_vec()).collect::<Vec<Vec<f32>>>())
+    })?;
+    let array = rows_to_list(function, args.return_type(), &rows)?;
+    Ok(ColumnarValue::Array(array))
+}
