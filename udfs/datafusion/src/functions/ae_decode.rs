@@ -6,7 +6,7 @@ use arrow::datatypes::DataType;
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, vector_type, vectors};
+use super::common::{DOC_SECTION, MODEL_ARGUMENT, vector_type, vectors};
 use super::scalar::{AeFunction, AeScalarFunc};
 use crate::arguments::{model_source, planned_model};
 use crate::registry::ModelRegistry;
@@ -27,7 +27,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
          only some values missing is an error, since a code has nothing to impute them from.",
         "ae_decode([model,] embedding)",
     )
-    .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
+    .with_argument("model", MODEL_ARGUMENT)
     .with_argument("embedding", "A list of the model's latent size, e.g. from ae_encode.")
     .with_sql_example("SELECT ae_decode('sensors', ae_encode('sensors', features)) FROM readings;")
     .build()

@@ -9,7 +9,7 @@ use autoenc::Contribution;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, plan_call};
+use super::common::{plan_call, row_function_documentation};
 use super::scalar::{AeFunction, AeScalarFunc};
 use crate::arguments::{evaluate, exec};
 use crate::registry::ModelRegistry;
@@ -23,14 +23,11 @@ pub type AeExplainFunc = AeScalarFunc<Explain>;
 pub struct Explain;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
-    Documentation::builder(
-        DOC_SECTION,
+    row_function_documentation(
         "The k features with the largest reconstruction error in the row, largest first, as a list of \
          {feature, error} (squared error in the model's scaled units).",
         "ae_explain([model,] features..., k)",
     )
-    .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
-    .with_argument("features", "One list column, one struct, or numeric columns in the model's feature order.")
     .with_argument("k", "How many features to list (a positive integer literal).")
     .with_sql_example(
         "SELECT id, ae_explain('sensors', features, 2) FROM readings WHERE ae_is_anomaly('sensors', features);",

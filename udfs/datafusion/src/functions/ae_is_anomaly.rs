@@ -5,11 +5,10 @@ use std::sync::{Arc, LazyLock};
 use arrow::array::BooleanArray;
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
+use datafusion::logical_expr::{ColumnarValue, Documentation, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, plan_call};
+use super::common::{from_scores, row_function_documentation};
 use super::scalar::{AeFunction, AeScalarFunc};
-use crate::arguments::{evaluate, exec};
 use crate::registry::ModelRegistry;
 
 /// `ae_is_anomaly`: the model's flag, or a comparison with an explicit threshold given as a last literal
@@ -21,14 +20,11 @@ pub type AeIsAnomalyFunc = AeScalarFunc<IsAnomaly>;
 pub struct IsAnomaly;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
-    Documentation::builder(
-        DOC_SECTION,
+    row_function_documentation(
         "True when the row's score is above the model's threshold (calibrated at training from the \
          contamination), or above an explicit threshold given as the last argument.",
         "ae_is_anomaly([model,] features... [, threshold])",
     )
-    .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
-    .with_argument("features", "One list column, one struct, or numeric columns in the model's feature order.")
     .with_argument("threshold", "Optional score threshold (a numeric literal) overriding the model's.")
     .with_sql_example(
         "SELECT device, avg(CAST(ae_is_anomaly('sensors', features) AS DOUBLE)) FROM readings GROUP BY device;",
@@ -44,22 +40,11 @@ impl AeFunction for IsAnomaly {
     fn return_type() -> DataType {
         DataType::Boolean
     }
-    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
-        plan_call(Self::NAME, registry, args.arg_fields, args.scalar_arguments, true)?;
-        Ok(DataType::Boolean)
-    }
+    const THRESHOLD_ALLOWED: bool = true;
     fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let flags = evaluate(
-            Self::NAME,
-            registry,
-            &args,
-            true,
-            |m| m.n_features(),
-            |model, rows, threshold| {
-                let scores = model.score(rows.view()).map_err(exec(Self::NAME))?;
-                Ok(scores.iter().map(|&s| threshold.map_or_else(|| model.is_anomaly(s), |t| s > t)).collect())
-            },
-        )?;
-        Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(flags))))
+        let values = from_scores(Self::NAME, registry, &args, Self::THRESHOLD_ALLOWED, |model, score, threshold| {
+            threshold.map_or_else(|| model.is_anomaly(score), |t| score > t)
+        })?;
+        Ok(ColumnarValue::Array(Arc::new(BooleanArray::from(values))))
     }
 }

@@ -11,7 +11,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, Signature, TypeSignature, Volatility,
 };
 
-use super::common::DOC_SECTION;
+use super::common::{DOC_SECTION, MODEL_ARGUMENT};
 use super::scalar::{AeFunction, AeScalarFunc};
 use crate::registry::ModelRegistry;
 
@@ -30,7 +30,7 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
          training report.",
         "ae_model_info([model])",
     )
-    .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
+    .with_argument("model", MODEL_ARGUMENT)
     .with_sql_example("SELECT ae_model_info('sensors')::json->>'threshold';")
     .build()
 });

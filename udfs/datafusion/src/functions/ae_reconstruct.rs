@@ -6,7 +6,7 @@ use arrow::datatypes::DataType;
 use datafusion::common::Result;
 use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, plan_call, vector_type, vectors};
+use super::common::{plan_call, row_function_documentation, vector_type, vectors};
 use super::scalar::{AeFunction, AeScalarFunc};
 use crate::registry::ModelRegistry;
 
@@ -20,14 +20,11 @@ pub type AeReconstructFunc = AeScalarFunc<Reconstruct>;
 pub struct Reconstruct;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
-    Documentation::builder(
-        DOC_SECTION,
+    row_function_documentation(
         "The row as the model reconstructs it, in original units (a fixed-size list of f32); missing \
          values come back filled in.",
         "ae_reconstruct([model,] features...)",
     )
-    .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
-    .with_argument("features", "One list column, one struct, or numeric columns in the model's feature order.")
     .with_sql_example("SELECT id, ae_reconstruct('sensors', features) AS filled FROM readings;")
     .build()
 });

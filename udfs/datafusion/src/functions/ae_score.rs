@@ -5,11 +5,10 @@ use std::sync::{Arc, LazyLock};
 use arrow::array::Float64Array;
 use arrow::datatypes::DataType;
 use datafusion::common::Result;
-use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
+use datafusion::logical_expr::{ColumnarValue, Documentation, ScalarFunctionArgs};
 
-use super::common::{DOC_SECTION, plan_call};
+use super::common::{from_scores, row_function_documentation};
 use super::scalar::{AeFunction, AeScalarFunc};
-use crate::arguments::{evaluate, exec};
 use crate::registry::ModelRegistry;
 
 /// `ae_score`: mean squared reconstruction error over the row's observed features, in the model's scaled
@@ -21,15 +20,12 @@ pub type AeScoreFunc = AeScalarFunc<Score>;
 pub struct Score;
 
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
-    Documentation::builder(
-        DOC_SECTION,
+    row_function_documentation(
         "Anomaly score of a row: the mean squared reconstruction error over its observed features, in the \
          model's scaled units. NaN or NULL features are imputed and left out; a row with no observed feature \
          (all NULL or NaN) gives NULL.",
         "ae_score([model,] features...)",
     )
-    .with_argument("model", "Model name (string literal), model file (binary), or omitted for the default model.")
-    .with_argument("features", "One list column, one struct, or numeric columns in the model's feature order.")
     .with_sql_example("SELECT ae_score('sensors', s0, s1, s2) AS score FROM readings;")
     .build()
 });
@@ -42,19 +38,8 @@ impl AeFunction for Score {
     fn return_type() -> DataType {
         DataType::Float64
     }
-    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
-        plan_call(Self::NAME, registry, args.arg_fields, args.scalar_arguments, false)?;
-        Ok(DataType::Float64)
-    }
     fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let scores = evaluate(
-            Self::NAME,
-            registry,
-            &args,
-            false,
-            |m| m.n_features(),
-            |model, rows, _| model.score(rows.view()).map(|s| s.to_vec()).map_err(exec(Self::NAME)),
-        )?;
-        Ok(ColumnarValue::Array(Arc::new(Float64Array::from(scores))))
+        let values = from_scores(Self::NAME, registry, &args, Self::THRESHOLD_ALLOWED, |_, score, _| score)?;
+        Ok(ColumnarValue::Array(Arc::new(Float64Array::from(values))))
     }
 }

@@ -8,7 +8,7 @@ use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use autoenc::Autoencoder;
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::{ColumnarValue, DocSection, ScalarFunctionArgs};
+use datafusion::logical_expr::{ColumnarValue, DocSection, Documentation, DocumentationBuilder, ScalarFunctionArgs};
 use ndarray::{Array2, ArrayView2};
 
 use crate::arguments::{ModelSource, check_feature_types, evaluate, exec, is_numeric, model_source, planned_model};
@@ -25,6 +25,40 @@ pub(crate) const DOC_SECTION: DocSection = DocSection {
          observed (NULL row, or every feature NULL or NaN) gives NULL in every function.",
     ),
 };
+
+/// The documentation of a function over rows: its description and syntax, then the `model` and `features`
+/// arguments every such function takes. The caller adds its own arguments and its example.
+pub(crate) fn row_function_documentation(description: &str, syntax: &str) -> DocumentationBuilder {
+    Documentation::builder(DOC_SECTION, description, syntax)
+        .with_argument("model", MODEL_ARGUMENT)
+        .with_argument("features", "One list column, one struct, or numeric columns in the model's feature order.")
+}
+
+/// The `model` argument's documentation, shared by every function that takes one.
+pub(crate) const MODEL_ARGUMENT: &str =
+    "Model name (string literal), model file (binary), or omitted for the default model.";
+
+/// Per-row values computed from each row's score (`ae_score`, `ae_percentile`, `ae_is_anomaly`): one
+/// scoring pass per model, then `of_score(model, score, threshold)` for every row.
+pub(crate) fn from_scores<T: Clone>(
+    function: &'static str,
+    registry: &ModelRegistry,
+    args: &ScalarFunctionArgs,
+    threshold_allowed: bool,
+    of_score: impl Fn(&Autoencoder, f64, Option<f64>) -> T,
+) -> Result<Vec<Option<T>>> {
+    evaluate(
+        function,
+        registry,
+        args,
+        threshold_allowed,
+        |m| m.n_features(),
+        |model, rows, threshold| {
+            let scores = model.score(rows.view()).map_err(exec(function))?;
+            Ok(scores.iter().map(|&score| of_score(model, score, threshold)).collect())
+        },
+    )
+}
 
 /// Checks a call's argument types at planning and resolves the model when it is known then (a named
 /// literal or the default). With a known model, the feature count is checked too.

@@ -15,6 +15,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 
+use super::common::plan_call;
 use crate::registry::ModelRegistry;
 
 /// What one scalar function adds to the shared shape. Implemented by a unit struct per function; the
@@ -36,9 +37,16 @@ pub trait AeFunction: Debug + Send + Sync + 'static {
     /// The result type when the arguments are not known (DataFusion's `return_type`).
     fn return_type() -> DataType;
 
+    /// Whether a trailing numeric literal may be a threshold (`ae_is_anomaly`).
+    const THRESHOLD_ALLOWED: bool = false;
+
     /// Checks a call's arguments at planning and gives its result type, which may depend on the model
-    /// when that is known then (a fixed-size list of the model's width).
-    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType>;
+    /// when that is known then (a fixed-size list of the model's width). By default: the feature
+    /// conventions of `arguments.rs`, and [`return_type`](Self::return_type).
+    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
+        plan_call(Self::NAME, registry, args.arg_fields, args.scalar_arguments, Self::THRESHOLD_ALLOWED)?;
+        Ok(Self::return_type())
+    }
 
     /// Computes one batch.
     fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue>;
