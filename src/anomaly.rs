@@ -40,19 +40,36 @@ pub struct ScoreSketch {
     pub exact: bool,
 }
 
-/// The `q` quantile of ascending `sorted`, linear interpolation between order statistics (numpy's default).
+/// Where the `q` quantile of `n` ordered values falls: the index of the order statistic at or below it,
+/// and the fraction of the way to the next one. Linear interpolation between order statistics (numpy's
+/// default) is the one quantile rule autoenc uses: the model's threshold and sketch, the stream's sliding
+/// threshold and the stream's latency figures.
+fn quantile_position(n: usize, q: f64) -> (usize, f64) {
+    let position = q.clamp(0.0, 1.0) * n.saturating_sub(1) as f64;
+    let below = position.floor() as usize;
+    (below, position - below as f64)
+}
+
+/// The `q` quantile of ascending `sorted`; NaN when empty.
 pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
-    match sorted.len() {
-        0 => f64::NAN,
-        1 => sorted[0],
-        n => {
-            let position = q.clamp(0.0, 1.0) * (n - 1) as f64;
-            let below = position.floor() as usize;
-            let above = (below + 1).min(n - 1);
-            let fraction = position - below as f64;
-            sorted[below] + (sorted[above] - sorted[below]) * fraction
-        }
+    if sorted.is_empty() {
+        return f64::NAN;
     }
+    let (below, fraction) = quantile_position(sorted.len(), q);
+    let above = (below + 1).min(sorted.len() - 1);
+    sorted[below] + (sorted[above] - sorted[below]) * fraction
+}
+
+/// The `q` quantile of `values` in any order (which this reorders), by selection instead of a full sort:
+/// the same number as [`quantile_sorted`] of the sorted values, in linear time. NaN when empty.
+pub fn quantile_unsorted(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let (below, fraction) = quantile_position(values.len(), q);
+    let (_, &mut low, upper) = values.select_nth_unstable_by(below, f64::total_cmp);
+    let high = upper.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
+    low + (high - low) * fraction
 }
 
 /// Sorts scores ascending; NaN (which scoring never produces) would sort last.
@@ -97,6 +114,22 @@ impl ScoreSketch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_pcg::Pcg64Mcg;
+
+    #[test]
+    fn selection_gives_the_same_quantile_as_sorting() {
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        for n in [1, 2, 3, 10, 101, 1000] {
+            let values: Vec<f64> = (0..n).map(|_| rng.random::<f64>() * 100.0).collect();
+            let sorted = sorted_scores(&values);
+            for q in [0.0, 0.01, 0.5, 0.9, 0.999, 1.0] {
+                let mut scratch = values.clone();
+                assert_eq!(quantile_unsorted(&mut scratch, q), quantile_sorted(&sorted, q), "n {n}, q {q}");
+            }
+        }
+        assert!(quantile_unsorted(&mut [], 0.5).is_nan());
+    }
 
     #[test]
     fn quantiles_match_numpy_linear_interpolation() {

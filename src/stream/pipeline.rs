@@ -55,14 +55,10 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The `q` quantile of the batch latencies (nearest rank), in milliseconds; NaN with no batches.
+    /// The `q` quantile of the batch latencies (the model's quantile rule), in milliseconds; NaN with
+    /// no batches.
     pub fn latency_quantile_ms(&self, q: f64) -> f64 {
-        let mut sorted = self.batch_latencies_ms.clone();
-        sorted.sort_by(f64::total_cmp);
-        match sorted.len() {
-            0 => f64::NAN,
-            n => sorted[((n - 1) as f64 * q).round() as usize],
-        }
+        crate::anomaly::quantile_unsorted(&mut self.batch_latencies_ms.clone(), q)
     }
 }
 

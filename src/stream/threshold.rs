@@ -3,6 +3,8 @@
 
 use std::collections::VecDeque;
 
+use crate::anomaly::quantile_unsorted;
+
 #[derive(Debug, Clone)]
 pub struct SlidingThreshold {
     scores: VecDeque<f64>,
@@ -34,14 +36,8 @@ impl SlidingThreshold {
         }
         self.scratch.clear();
         self.scratch.extend(self.scores.iter().copied());
-        // The same rule as the model's calibration (anomaly::quantile_sorted), by selection instead of
-        // a full sort: linear interpolation between the two order statistics around the quantile.
-        let position = self.quantile * (self.scratch.len() - 1) as f64;
-        let lower = position.floor() as usize;
-        let fraction = position - lower as f64;
-        let (_, &mut low, upper) = self.scratch.select_nth_unstable_by(lower, f64::total_cmp);
-        let high = upper.iter().copied().min_by(f64::total_cmp).unwrap_or(low);
-        Some(low + fraction * (high - low))
+        // The model's calibration rule, by selection instead of a full sort.
+        Some(quantile_unsorted(&mut self.scratch, self.quantile))
     }
 }
 
