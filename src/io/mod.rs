@@ -5,6 +5,7 @@
 pub mod atomic;
 #[cfg(feature = "arrow")]
 pub mod contain;
+pub mod file_stamp;
 #[cfg(feature = "arrow")]
 pub mod ipc;
 pub mod model_file;

@@ -8,9 +8,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::Autoencoder;
+use crate::io::file_stamp::FileStamp;
 
 pub struct ModelSource {
     path: PathBuf,
@@ -18,7 +19,7 @@ pub struct ModelSource {
     file_version: String,
     /// Learning batches applied since the file was written or read.
     pub learned_since_file: usize,
-    stamp: Option<(u64, SystemTime)>,
+    stamp: Option<FileStamp>,
     last_check: Instant,
 }
 
@@ -27,9 +28,9 @@ pub fn version_of(bytes: &[u8]) -> String {
     format!("{:08x}", crc32fast::hash(bytes))
 }
 
-fn stamp_of(path: &Path) -> Option<(u64, SystemTime)> {
-    let meta = std::fs::metadata(path).ok()?;
-    Some((meta.len(), meta.modified().ok()?))
+/// The file's stamp, `None` while it cannot be read (mid-rename, removed): no reload then.
+fn stamp_of(path: &Path) -> Option<FileStamp> {
+    FileStamp::of(path).ok()
 }
 
 impl ModelSource {

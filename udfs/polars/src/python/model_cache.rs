@@ -1,19 +1,19 @@
 //! Models for plugin calls. Polars calls a plugin function once per batch (and once per group inside
 //! `group_by().agg`), passing the options again each time; parsing and checking the model file every
-//! time would dominate small batches. Models are kept by path (with the file's modification time and
-//! length, so a rewritten file is reloaded) or by the bytes of an in-memory `Model`.
+//! time would dominate small batches. Models are kept by path and the file's stamp (length and
+//! modification time, so a rewritten file is reloaded) or by the bytes of an in-memory `Model`.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::SystemTime;
 
 use autoenc::Autoencoder;
+use autoenc::io::file_stamp::FileStamp;
 use polars::prelude::*;
 
 #[derive(Hash, PartialEq, Eq)]
 enum Key {
-    Path(PathBuf, Option<SystemTime>, u64),
+    Path(PathBuf, FileStamp),
     Bytes(Vec<u8>),
 }
 
@@ -38,9 +38,9 @@ fn cached(key: Key, load: impl FnOnce() -> autoenc::Result<Autoencoder>) -> auto
 
 /// The model at `path`.
 pub(crate) fn by_path(function: &str, path: &str) -> PolarsResult<Arc<Autoencoder>> {
-    let meta = std::fs::metadata(path)
+    let stamp = FileStamp::of(Path::new(path))
         .map_err(|e| polars_err!(ComputeError: "{function}: cannot open model file '{path}': {e}"))?;
-    let key = Key::Path(PathBuf::from(path), meta.modified().ok(), meta.len());
+    let key = Key::Path(PathBuf::from(path), stamp);
     cached(key, || Autoencoder::load(path))
         .map_err(|e| polars_err!(ComputeError: "{function}: cannot load model file '{path}': {e}"))
 }
