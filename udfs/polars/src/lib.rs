@@ -29,6 +29,10 @@
 //! a wrong dimension is an error naming expected and got), then [`operation`] for what each function
 //! returns.
 
+// The Rust library has no unsafe code. The Python plugin's pyo3 and pyo3-polars macros expand to
+// unsafe FFI glue inside this crate, so the rule holds for the build without the `python` feature.
+#![cfg_attr(not(feature = "python"), forbid(unsafe_code))]
+
 mod blocks;
 pub mod expressions;
 pub mod features;
