@@ -223,10 +223,13 @@ fn variant_flags_imply_their_variant_and_bce_sets_up_its_range() {
         ok(&["train", p(&csv), "--exclude", "label", "--noise", "gaussian:0.2", "--epochs", "2", "--out", p(&model)]);
     assert!(printed.starts_with("features: s0, s1, s2, s3, s4\n"), "{printed}");
     let params = Autoencoder::load(&model).unwrap().params_used().clone();
-    assert_eq!(params.variant, autoenc::Variant::Denoising { noise: autoenc::Noise::Gaussian { std: 0.2 } });
+    assert_eq!(params.variant(), autoenc::Variant::Denoising { noise: autoenc::Noise::Gaussian { std: 0.2 } });
     ok(&["train", p(&csv), "--exclude", "label", "--loss", "bce", "--epochs", "2", "--out", p(&model)]);
     let params = Autoencoder::load(&model).unwrap().params_used().clone();
-    assert_eq!((params.scaling, params.output_activation), (autoenc::Scaling::Minmax, autoenc::Activation::Sigmoid));
+    assert_eq!(
+        (params.scaling(), params.output_activation()),
+        (autoenc::Scaling::Minmax, autoenc::Activation::Sigmoid)
+    );
     // Warm start reuses the model's features: no --exclude needed.
     ok(&["train", p(&csv), "--warm-start", p(&model), "--epochs", "1", "--out", p(&model)]);
     assert_eq!(Autoencoder::load(&model).unwrap().report().epochs.len(), 3);

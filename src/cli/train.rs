@@ -367,10 +367,10 @@ pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
         }
     };
     let (x, names) = feature_matrix(&table, &selection)?;
-    tracing::info!(rows = x.nrows(), features = x.ncols(), variant = params.variant.name(), "training");
+    tracing::info!(rows = x.nrows(), features = x.ncols(), variant = params.variant().name(), "training");
     println!("features: {}", names.join(", "));
 
-    let epochs = args.epochs.unwrap_or(params.epochs) as u64;
+    let epochs = args.epochs.unwrap_or(params.epochs()) as u64;
     let bar = if progress { ProgressBar::new(epochs) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{spinner} epoch {pos}/{len} [{bar:30}] {elapsed} loss {msg}")
@@ -408,7 +408,7 @@ pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
     );
     println!(
         "trained {} ({}) on {} rows; threshold {:.6}; saved to {}",
-        model.params_used().variant.name(),
+        model.params_used().variant().name(),
         model.architecture().describe(),
         x.nrows(),
         model.threshold().value,
