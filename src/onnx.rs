@@ -76,7 +76,7 @@ pub fn model_proto(model: &Autoencoder) -> Result<ModelProto> {
     if let Some(heads) = &network.heads {
         h = graph.dense("encoder.mean", &heads.mean, Activation::Identity, &h);
     }
-    if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = model.params_used().variant {
+    if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = model.params_used().variant() {
         if k < latent {
             h = graph.top_k(&h, k);
         }
@@ -101,7 +101,7 @@ pub fn model_proto(model: &Autoencoder) -> Result<ModelProto> {
     let fixed = |n: usize| Dimension { value: Some(dimension::Value::DimValue(n as i64)), ..Default::default() };
     let proto_graph = GraphProto {
         name: "autoenc".into(),
-        doc_string: format!("autoenc {} ({})", model.params_used().variant.name(), model.architecture().describe()),
+        doc_string: format!("autoenc {} ({})", model.params_used().variant().name(), model.architecture().describe()),
         node: graph.nodes,
         initializer: graph.initializers,
         input: vec![value_info(INPUT, DataType::FLOAT, vec![rows(), fixed(d)])],
@@ -116,7 +116,7 @@ pub fn model_proto(model: &Autoencoder) -> Result<ModelProto> {
     let metadata = [
         ("feature_names", serde_json::to_string(model.feature_names())?),
         ("threshold", model.threshold().value.to_string()),
-        ("variant", model.params_used().variant.name().to_string()),
+        ("variant", model.params_used().variant().name().to_string()),
         ("architecture", model.architecture().describe()),
     ];
     Ok(ModelProto {

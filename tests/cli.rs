@@ -215,6 +215,40 @@ fn bad_inputs_fail_with_clear_messages() {
 }
 
 #[test]
+fn train_falls_back_to_the_library_defaults_and_shows_them() {
+    use autoenc::model::params::defaults;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = sensor_csv(dir.path(), 200);
+    let model = dir.path().join("m.ae");
+    let trained = |flags: &[&str]| {
+        let mut args = vec!["train", p(&csv), "--exclude", "label", "--epochs", "1", "--out", p(&model)];
+        args.extend_from_slice(flags);
+        ok(&args);
+        Autoencoder::load(&model).unwrap().params_used().clone()
+    };
+    let library = Autoencoder::params().epochs(1).check().unwrap();
+    assert_eq!(trained(&[]), library);
+    assert_eq!(trained(&["--variant", "denoising"]).variant(), autoenc::Variant::default());
+    assert_eq!(
+        trained(&["--variant", "sparse", "--latent", "4"]).variant(),
+        autoenc::Variant::Sparse { sparsity: autoenc::Sparsity::default_top_k(Some(4)) }
+    );
+    assert_eq!(
+        trained(&["--variant", "contractive"]).variant(),
+        autoenc::Variant::Contractive { lambda: defaults::CONTRACTIVE_LAMBDA }
+    );
+    assert_eq!(
+        trained(&["--variant", "vae"]).variant(),
+        autoenc::Variant::Variational { beta: defaults::VARIATIONAL_BETA }
+    );
+    // The help prints the same constants, in the form the flags take.
+    let help = ok(&["train", "--help"]);
+    for shown in ["[default: denoising]", "[default: masking:0.3]", "[default: 0.95]", "[default: 0.001]"] {
+        assert!(help.contains(shown), "{shown} missing from:\n{help}");
+    }
+}
+
+#[test]
 fn variant_flags_imply_their_variant_and_bce_sets_up_its_range() {
     let dir = tempfile::tempdir().unwrap();
     let csv = sensor_csv(dir.path(), 300);
@@ -223,10 +257,13 @@ fn variant_flags_imply_their_variant_and_bce_sets_up_its_range() {
         ok(&["train", p(&csv), "--exclude", "label", "--noise", "gaussian:0.2", "--epochs", "2", "--out", p(&model)]);
     assert!(printed.starts_with("features: s0, s1, s2, s3, s4\n"), "{printed}");
     let params = Autoencoder::load(&model).unwrap().params_used().clone();
-    assert_eq!(params.variant, autoenc::Variant::Denoising { noise: autoenc::Noise::Gaussian { std: 0.2 } });
+    assert_eq!(params.variant(), autoenc::Variant::Denoising { noise: autoenc::Noise::Gaussian { std: 0.2 } });
     ok(&["train", p(&csv), "--exclude", "label", "--loss", "bce", "--epochs", "2", "--out", p(&model)]);
     let params = Autoencoder::load(&model).unwrap().params_used().clone();
-    assert_eq!((params.scaling, params.output_activation), (autoenc::Scaling::Minmax, autoenc::Activation::Sigmoid));
+    assert_eq!(
+        (params.scaling(), params.output_activation()),
+        (autoenc::Scaling::Minmax, autoenc::Activation::Sigmoid)
+    );
     // Warm start reuses the model's features: no --exclude needed.
     ok(&["train", p(&csv), "--warm-start", p(&model), "--epochs", "1", "--out", p(&model)]);
     assert_eq!(Autoencoder::load(&model).unwrap().report().epochs.len(), 3);

@@ -31,8 +31,8 @@ fn check(case: Case) {
     let params = case.params.latent(LatentSize::Fixed(case.latent)).check().expect(case.name);
     let arch = Architecture::from_params(&params, INPUTS, case.latent);
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
-    let net: Network<f64> = Network::init(&arch, params.init, &mut rng);
-    let objective = Objective { variant: params.variant, loss: params.loss, trim_fraction: params.trim_fraction };
+    let net: Network<f64> = Network::init(&arch, params.init(), &mut rng);
+    let objective = Objective { variant: params.variant(), loss: params.loss(), trim_fraction: params.trim_fraction() };
 
     let mut target = random(ROWS, INPUTS, 1);
     if case.unit_target {
@@ -52,7 +52,7 @@ fn check(case: Case) {
     let parts = objective.loss_and_gradients(&net, &batch, &mut grads);
     assert!(parts.total().is_finite(), "{}: loss {parts:?}", case.name);
     if !matches!(
-        params.variant,
+        params.variant(),
         Variant::Plain | Variant::Denoising { .. } | Variant::Sparse { sparsity: Sparsity::TopK { .. } }
     ) {
         assert!(parts.penalty > 0.0, "{}: the penalty must contribute", case.name);

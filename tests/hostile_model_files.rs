@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use autoenc::io::model_file::{ModelMetadata, metadata_checksum};
-use autoenc::{Activation, Autoencoder, LatentSize, Scaling, ThresholdRule, Variant};
+use autoenc::{Activation, Autoencoder, AutoencoderParams, LatentSize, Scaling, ThresholdRule, Variant};
 use ndarray::Array2;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
@@ -97,7 +97,11 @@ fn split(bytes: &[u8]) -> Parts {
 
 /// Writes the parts back as a model file; with `sign`, recomputes the metadata checksum as a forger would.
 fn join(parts: &Parts, sign: bool) -> Vec<u8> {
-    let mut text = serde_json::to_string(&parts.meta).unwrap();
+    join_text(serde_json::to_string(&parts.meta).unwrap(), parts, sign)
+}
+
+/// Writes a metadata text over the parts' tensors, for forgeries the typed metadata cannot express.
+fn join_text(mut text: String, parts: &Parts, sign: bool) -> Vec<u8> {
     if sign {
         let crc = metadata_checksum(&text).expect("checksum field last");
         let at = text.len() - 10;
@@ -168,7 +172,10 @@ fn crafted_sizes_are_refused_before_allocating() {
     let mut parts = split(&bytes);
     parts.meta.architecture.inputs = 60_000;
     parts.meta.feature_names = (0..60_000).map(|j| format!("f{j}")).collect();
-    parts.meta.params.hidden = Some(parts.meta.architecture.encoder_hidden.clone());
+    parts.meta.params = AutoencoderParams::from(parts.meta.params.clone())
+        .hidden(Some(parts.meta.architecture.encoder_hidden.clone()))
+        .check()
+        .unwrap();
     let message = refused(&join(&parts, true));
     assert_mentions(&message, "expected F32");
 }
@@ -209,7 +216,6 @@ fn forged_metadata_is_refused_by_the_checks_behind_the_checksum() {
             "contamination",
         ),
         ("duplicate names", Box::new(|m| m.feature_names[1] = m.feature_names[0].clone()), "appears more than once"),
-        ("invalid stored params", Box::new(|m| m.params.contamination = 7.0), "hyper-parameters are invalid"),
         ("sketch flag", Box::new(|m| m.sketch_exact = false), "score sketch"),
     ];
     for (what, edit, expected) in &cases {
@@ -218,6 +224,17 @@ fn forged_metadata_is_refused_by_the_checks_behind_the_checksum() {
         let message = refused(&join(&parts, true));
         assert!(message.contains(expected), "{what}: {message}");
     }
+}
+
+#[test]
+fn forged_invalid_hyper_parameters_are_refused() {
+    // A validated params set cannot hold an invalid value, so the forger edits the JSON text.
+    let parts = split(&plain_bytes());
+    let stored = serde_json::to_string(&parts.meta.params).unwrap();
+    let mut forged = serde_json::to_value(&parts.meta.params).unwrap();
+    forged["contamination"] = 7.0.into();
+    let text = serde_json::to_string(&parts.meta).unwrap().replacen(&stored, &forged.to_string(), 1);
+    assert_mentions(&refused(&join_text(text, &parts, true)), "hyper-parameters are invalid");
 }
 
 #[test]

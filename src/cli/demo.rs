@@ -68,13 +68,13 @@ pub fn run(args: DemoArgs, progress: bool) -> anyhow::Result<()> {
     // 1. Train on the clean prefix, as a team would before going live.
     let started = Instant::now();
     let params = Autoencoder::params().contamination(0.001).seed(args.seed).check()?;
-    let bar = progress_bar(progress, params.epochs as u64, "training {pos}/{len} epochs {bar:30} {elapsed}");
+    let bar = progress_bar(progress, params.epochs() as u64, "training {pos}/{len} epochs {bar:30} {elapsed}");
     let mut on_epoch = |_: &autoenc::EpochRecord| bar.inc(1);
     let model = params.fit_with(data.rows.slice(s![..args.train_rows, ..]), data.names.clone(), &mut on_epoch)?;
     bar.finish_and_clear();
     println!(
         "trained {} ({}) in {:.1} s",
-        model.params_used().variant.name(),
+        model.params_used().variant().name(),
         model.architecture().describe(),
         started.elapsed().as_secs_f64()
     );

@@ -26,7 +26,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
     let arch = &meta.architecture;
     println!("model file      {}", args.model.display());
     println!("format          autoenc v{} (written by autoenc {})", meta.format_version, meta.library_version);
-    println!("variant         {}", serde_json::to_string(&meta.params.variant)?);
+    println!("variant         {}", serde_json::to_string(&meta.params.variant())?);
     println!(
         "network         {} ({} / code {} / output {})",
         arch.describe(),

@@ -1,9 +1,14 @@
 //! `autoenc train`: flags to params, a progress bar over epochs, and the model file.
+//!
+//! The defaults are the library's ([`autoenc::model::params::defaults`]): a flag that is not given
+//! leaves the params' own value, and the `[default: ...]` in a flag's help is printed from the same
+//! constant, so the help cannot drift from what training does.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use autoenc::io::table::{FeatureSelection, feature_matrix, non_numeric_columns, read_table};
+use autoenc::model::params::defaults;
 use autoenc::{
     Activation, Autoencoder, AutoencoderParams, EarlyStopping, LatentSize, Loss, Noise, OptimizerKind, Scaling,
     Sparsity, Variant,
@@ -21,26 +26,33 @@ pub struct TrainArgs {
     /// Where to write the model file.
     #[arg(long, short)]
     pub out: PathBuf,
-    /// Family member: plain, denoising, sparse, contractive or variational [default: denoising].
-    #[arg(long)]
+    #[arg(
+        long,
+        help = with_default(
+            "Family member: plain, denoising, sparse, contractive or variational",
+            defaults::VARIANT.name()
+        )
+    )]
     pub variant: Option<String>,
-    /// Denoising corruption: masking:FRACTION, gaussian:STD or salt-pepper:FRACTION [default: masking:0.3].
-    #[arg(long)]
+    #[arg(
+        long,
+        help = with_default(
+            "Denoising corruption: masking:FRACTION, gaussian:STD or salt-pepper:FRACTION",
+            noise_spec(Noise::default())
+        )
+    )]
     pub noise: Option<String>,
     /// Sparse constraint: topk:K, l1:LAMBDA or kl:RHO:BETA [default: topk with half the code].
     #[arg(long)]
     pub sparsity: Option<String>,
-    /// Contractive penalty weight lambda [default: 0.1].
-    #[arg(long)]
+    #[arg(long, help = with_default("Contractive penalty weight lambda", defaults::CONTRACTIVE_LAMBDA))]
     pub contractive_lambda: Option<f64>,
-    /// Variational KL weight beta [default: 1.0].
-    #[arg(long)]
+    #[arg(long, help = with_default("Variational KL weight beta", format!("{:?}", defaults::VARIATIONAL_BETA)))]
     pub beta: Option<f64>,
     /// Code size: a number, or `auto` (PCA explained variance) [default: auto].
     #[arg(long)]
     pub latent: Option<String>,
-    /// Explained-variance target for `--latent auto` [default: 0.95].
-    #[arg(long)]
+    #[arg(long, help = with_default("Explained-variance target for `--latent auto`", defaults::EXPLAINED_VARIANCE))]
     pub explained_variance: Option<f64>,
     /// Encoder hidden sizes, e.g. `32,16`, or `none` [default: automatic].
     #[arg(long)]
@@ -48,44 +60,44 @@ pub struct TrainArgs {
     /// Decoder hidden sizes, code side first [default: the encoder's mirrored].
     #[arg(long)]
     pub decoder_hidden: Option<String>,
-    /// Hidden activation: relu, leaky_relu, elu, tanh, sigmoid, identity [default: relu].
-    #[arg(long)]
+    #[arg(
+        long,
+        help = with_default(
+            "Hidden activation: relu, leaky_relu, elu, tanh, sigmoid, identity",
+            defaults::ACTIVATION.name()
+        )
+    )]
     pub activation: Option<Activation>,
     /// Code activation [default: identity; sigmoid for KL sparsity].
     #[arg(long)]
     pub code_activation: Option<Activation>,
-    /// Output activation: identity or sigmoid [default: identity].
-    #[arg(long)]
+    #[arg(long, help = with_default("Output activation: identity or sigmoid", defaults::OUTPUT_ACTIVATION.name()))]
     pub output_activation: Option<Activation>,
-    /// Reconstruction loss: mse or bce [default: mse].
-    #[arg(long)]
+    #[arg(long, help = with_default("Reconstruction loss: mse or bce", serde_name(defaults::LOSS)))]
     pub loss: Option<String>,
-    /// Feature scaling: standard, minmax or none [default: standard].
-    #[arg(long)]
+    #[arg(long, help = with_default("Feature scaling: standard, minmax or none", serde_name(defaults::SCALING)))]
     pub scaling: Option<String>,
-    /// Optimiser: adam or sgd [default: adam].
-    #[arg(long)]
+    #[arg(long, help = with_default("Optimiser: adam or sgd", serde_name(defaults::OPTIMIZER)))]
     pub optimizer: Option<String>,
-    /// Learning rate [default: 0.001].
-    #[arg(long)]
+    #[arg(long, help = with_default("Learning rate", defaults::LEARNING_RATE))]
     pub lr: Option<f64>,
-    /// SGD momentum [default: 0.9].
-    #[arg(long)]
+    #[arg(long, help = with_default("SGD momentum", defaults::MOMENTUM))]
     pub momentum: Option<f64>,
-    /// Decoupled weight decay [default: 0].
-    #[arg(long)]
+    #[arg(long, help = with_default("Decoupled weight decay", defaults::WEIGHT_DECAY))]
     pub weight_decay: Option<f64>,
-    /// Share of each batch's worst-reconstructed rows left out of the loss (robust training) [default: 0.3].
-    #[arg(long)]
+    #[arg(
+        long,
+        help = with_default(
+            "Share of each batch's worst-reconstructed rows left out of the loss (robust training)",
+            defaults::TRIM_FRACTION
+        )
+    )]
     pub trim_fraction: Option<f64>,
-    /// Passes over the data [default: 50].
-    #[arg(long)]
+    #[arg(long, help = with_default("Passes over the data", defaults::EPOCHS))]
     pub epochs: Option<usize>,
-    /// Rows per step [default: 32].
-    #[arg(long)]
+    #[arg(long, help = with_default("Rows per step", defaults::BATCH_SIZE))]
     pub batch_size: Option<usize>,
-    /// Share of rows held out for the validation loss [default: 0].
-    #[arg(long)]
+    #[arg(long, help = with_default("Share of rows held out for the validation loss", defaults::VALIDATION_FRACTION))]
     pub validation_fraction: Option<f64>,
     /// Early-stopping patience in epochs (needs --validation-fraction).
     #[arg(long)]
@@ -93,14 +105,12 @@ pub struct TrainArgs {
     /// Early-stopping minimum relative improvement.
     #[arg(long, default_value_t = 0.0)]
     pub min_improvement: f64,
-    /// Expected share of anomalies; sets the threshold [default: 0.1].
-    #[arg(long)]
+    #[arg(long, help = with_default("Expected share of anomalies; sets the threshold", defaults::CONTAMINATION))]
     pub contamination: Option<f64>,
     /// Explicit score threshold (overrides --contamination).
     #[arg(long)]
     pub threshold: Option<f64>,
-    /// Random seed [default: 0].
-    #[arg(long)]
+    #[arg(long, help = with_default("Random seed", defaults::SEED))]
     pub seed: Option<u64>,
     /// Leave epoch durations out of the file, so the same seed and data give a byte-identical file.
     #[arg(long)]
@@ -112,6 +122,45 @@ pub struct TrainArgs {
     /// features; other model flags are refused.
     #[arg(long)]
     pub warm_start: Option<PathBuf>,
+}
+
+/// A flag's help line ending in the library default it falls back to.
+fn with_default(text: &str, default: impl std::fmt::Display) -> String {
+    format!("{text} [default: {default}]")
+}
+
+/// The lowercase name a params enum has in files and `--params-json` (`mse`, `standard`, `adam`).
+fn serde_name(value: impl serde::Serialize) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// `noise` written as `--noise` takes it.
+fn noise_spec(noise: Noise) -> String {
+    match noise {
+        Noise::Masking { fraction } => format!("masking:{fraction}"),
+        Noise::Gaussian { std } => format!("gaussian:{std}"),
+        Noise::SaltPepper { fraction } => format!("salt-pepper:{fraction}"),
+    }
+}
+
+fn parse_noise(spec: &str) -> anyhow::Result<Noise> {
+    let (kind, v) = split_spec(spec);
+    Ok(match kind.as_str() {
+        "masking" => Noise::Masking { fraction: number(&v, 0, "masking fraction")? },
+        "gaussian" => Noise::Gaussian { std: number(&v, 0, "gaussian std")? },
+        "salt-pepper" | "salt_pepper" => Noise::SaltPepper { fraction: number(&v, 0, "salt-pepper fraction")? },
+        other => bail!("unknown noise '{other}': use masking:F, gaussian:STD or salt-pepper:F"),
+    })
+}
+
+fn parse_sparsity(spec: &str) -> anyhow::Result<Sparsity> {
+    let (kind, v) = split_spec(spec);
+    Ok(match kind.as_str() {
+        "topk" | "top-k" | "top_k" => Sparsity::TopK { k: number(&v, 0, "top-k k")? },
+        "l1" => Sparsity::L1 { lambda: number(&v, 0, "L1 lambda")? },
+        "kl" => Sparsity::Kl { rho: number(&v, 0, "KL rho")?, beta: number(&v, 1, "KL beta")? },
+        other => bail!("unknown sparsity '{other}': use topk:K, l1:LAMBDA or kl:RHO:BETA"),
+    })
 }
 
 fn parse_sizes(text: &str) -> anyhow::Result<Vec<usize>> {
@@ -163,30 +212,20 @@ fn variant_from(args: &TrainArgs, latent_hint: Option<usize>) -> anyhow::Result<
     Ok(Some(match name {
         "plain" => Variant::Plain,
         "denoising" => {
-            let (kind, v) = split_spec(args.noise.as_deref().unwrap_or("masking:0.3"));
-            let noise = match kind.as_str() {
-                "masking" => Noise::Masking { fraction: number(&v, 0, "masking fraction")? },
-                "gaussian" => Noise::Gaussian { std: number(&v, 0, "gaussian std")? },
-                "salt-pepper" | "salt_pepper" => Noise::SaltPepper { fraction: number(&v, 0, "salt-pepper fraction")? },
-                other => {
-                    bail!("unknown noise '{other}': use masking:F, gaussian:STD or salt-pepper:F")
-                }
-            };
+            let noise = args.noise.as_deref().map(parse_noise).transpose()?.unwrap_or_default();
             Variant::Denoising { noise }
         }
         "sparse" => {
-            let default = format!("topk:{}", latent_hint.map_or(2, |k| (k / 2).max(1)));
-            let (kind, v) = split_spec(args.sparsity.as_deref().unwrap_or(&default));
-            let sparsity = match kind.as_str() {
-                "topk" | "top-k" | "top_k" => Sparsity::TopK { k: number(&v, 0, "top-k k")? },
-                "l1" => Sparsity::L1 { lambda: number(&v, 0, "L1 lambda")? },
-                "kl" => Sparsity::Kl { rho: number(&v, 0, "KL rho")?, beta: number(&v, 1, "KL beta")? },
-                other => bail!("unknown sparsity '{other}': use topk:K, l1:LAMBDA or kl:RHO:BETA"),
+            let sparsity = match args.sparsity.as_deref() {
+                Some(spec) => parse_sparsity(spec)?,
+                None => Sparsity::default_top_k(latent_hint),
             };
             Variant::Sparse { sparsity }
         }
-        "contractive" => Variant::Contractive { lambda: args.contractive_lambda.unwrap_or(0.1) },
-        "variational" | "vae" => Variant::Variational { beta: args.beta.unwrap_or(1.0) },
+        "contractive" => {
+            Variant::Contractive { lambda: args.contractive_lambda.unwrap_or(defaults::CONTRACTIVE_LAMBDA) }
+        }
+        "variational" | "vae" => Variant::Variational { beta: args.beta.unwrap_or(defaults::VARIATIONAL_BETA) },
         other => bail!("unknown variant '{other}': use plain, denoising, sparse, contractive or variational"),
     }))
 }
@@ -201,7 +240,9 @@ pub fn params_from(args: &TrainArgs) -> anyhow::Result<AutoencoderParams> {
     let fixed_latent = match args.latent.as_deref() {
         None => None,
         Some("auto") => {
-            p = p.latent(LatentSize::Auto { explained_variance: args.explained_variance.unwrap_or(0.95) });
+            p = p.latent(LatentSize::Auto {
+                explained_variance: args.explained_variance.unwrap_or(defaults::EXPLAINED_VARIANCE),
+            });
             None
         }
         Some(n) => {
@@ -367,10 +408,10 @@ pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
         }
     };
     let (x, names) = feature_matrix(&table, &selection)?;
-    tracing::info!(rows = x.nrows(), features = x.ncols(), variant = params.variant.name(), "training");
+    tracing::info!(rows = x.nrows(), features = x.ncols(), variant = params.variant().name(), "training");
     println!("features: {}", names.join(", "));
 
-    let epochs = args.epochs.unwrap_or(params.epochs) as u64;
+    let epochs = args.epochs.unwrap_or(params.epochs()) as u64;
     let bar = if progress { ProgressBar::new(epochs) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{spinner} epoch {pos}/{len} [{bar:30}] {elapsed} loss {msg}")
@@ -408,7 +449,7 @@ pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
     );
     println!(
         "trained {} ({}) on {} rows; threshold {:.6}; saved to {}",
-        model.params_used().variant.name(),
+        model.params_used().variant().name(),
         model.architecture().describe(),
         x.nrows(),
         model.threshold().value,

@@ -12,7 +12,8 @@
 //! Loading trusts nothing in the file. In order, and before anything is allocated from the file's
 //! numbers: the file's size and its header's size are bounded ([`crate::limits`]); the container is
 //! parsed; the format version is read; the metadata checksum is checked (format 2: a CRC-32 over the
-//! metadata text, so a changed digit, name or activation is refused); the architecture is checked
+//! metadata text, so a changed digit, name or activation is refused); the hyper-parameters are
+//! validated as they are read, by the same `check` that built them; the architecture is checked
 //! against sane bounds, against the hyper-parameters it was derived from, and against the shape of
 //! every tensor the container declares, and a tensor the model does not have is refused; then the
 //! tensors are read, their checksum compared, and their values checked (finite weights, a finite
@@ -313,20 +314,21 @@ fn check_architecture(meta: &ModelMetadata) -> Result<()> {
     }
     crate::preprocess::check_feature_names(&meta.feature_names).map_err(|e| bad(e.to_string()))?;
     arch.check_size().map_err(|e| bad(e.to_string()))?;
-    let params = crate::AutoencoderParams::from(meta.params.clone())
-        .check()
-        .map_err(|e| bad(format!("stored hyper-parameters are invalid: {e}")))?;
-    if Architecture::from_params(&params, arch.inputs, arch.latent) != *arch {
+    // The stored hyper-parameters were checked as they were read (deserialising an
+    // `AutoencoderValidParams` runs `check`); what remains is whether the rest of the file agrees.
+    let params = &meta.params;
+    if Architecture::from_params(params, arch.inputs, arch.latent) != *arch {
         return Err(bad(format!(
             "architecture {} ({}) is not the one its hyper-parameters give",
             arch.describe(),
             arch.activation
         )));
     }
-    if meta.scaling != params.scaling {
+    if meta.scaling != params.scaling() {
         return Err(bad(format!(
             "scaling {:?} is not the one its hyper-parameters name ({:?})",
-            meta.scaling, params.scaling
+            meta.scaling,
+            params.scaling()
         )));
     }
     let threshold = meta.threshold;

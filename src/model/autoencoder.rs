@@ -213,7 +213,7 @@ impl Autoencoder {
     /// may block other row counts differently.
     pub fn generator(&self, seed: u64) -> Result<Generator<'_>> {
         if !self.is_variational() {
-            return Err(AutoencError::NotVariational(self.params.variant.name().into()));
+            return Err(AutoencError::NotVariational(self.params.variant().name().into()));
         }
         Ok(Generator { model: self, rng: rand_pcg::Pcg64Mcg::seed_from_u64(seed) })
     }

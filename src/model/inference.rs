@@ -291,7 +291,7 @@ impl Autoencoder {
     /// Top-k sparsity: keeps the `k` code units of largest magnitude in each row (the others become 0),
     /// as training does; other variants leave the code alone.
     fn mask_code(&self, mut code: ArrayViewMut2<f32>) {
-        if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = self.params.variant {
+        if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = self.params.variant() {
             let keep = top_k_mask(code.view(), k);
             code *= &keep;
         }

@@ -51,10 +51,10 @@ impl Architecture {
             latent,
             encoder_hidden,
             decoder_hidden,
-            activation: params.activation,
+            activation: params.activation(),
             code_activation: params.effective_code_activation(),
-            output_activation: params.output_activation,
-            variational: matches!(params.variant, Variant::Variational { .. }),
+            output_activation: params.output_activation(),
+            variational: matches!(params.variant(), Variant::Variational { .. }),
         }
     }
 

@@ -114,74 +114,185 @@ pub struct EarlyStopping {
     pub min_relative_improvement: f64,
 }
 
-/// Validated hyper-parameters: the only kind that can be fitted.
+/// The defaults, defined once: the builder starts from them, and the command line reads its flags'
+/// defaults and help text from them, so no door can drift from the library.
+pub mod defaults {
+    use super::{Activation, Loss, Noise, OptimizerKind, Scaling, Variant};
+
+    /// Explained-variance target of an automatic code size.
+    pub const EXPLAINED_VARIANCE: f64 = 0.95;
+    /// Share of features masked by the default (denoising) variant.
+    pub const MASKING_FRACTION: f64 = 0.3;
+    /// Penalty weight of a contractive model.
+    pub const CONTRACTIVE_LAMBDA: f64 = 0.1;
+    /// KL weight of a variational model.
+    pub const VARIATIONAL_BETA: f64 = 1.0;
+    /// Top-k sparsity when the code size is not fixed in advance (with a fixed code: half of it).
+    pub const TOP_K_WITHOUT_FIXED_LATENT: usize = 2;
+    /// The family member trained when none is named.
+    pub const VARIANT: Variant = Variant::Denoising { noise: Noise::Masking { fraction: MASKING_FRACTION } };
+    /// Hidden-layer activation.
+    pub const ACTIVATION: Activation = Activation::Relu;
+    /// Output activation.
+    pub const OUTPUT_ACTIVATION: Activation = Activation::Identity;
+    /// Reconstruction loss.
+    pub const LOSS: Loss = Loss::Mse;
+    /// Feature scaling.
+    pub const SCALING: Scaling = Scaling::Standard;
+    /// Optimiser.
+    pub const OPTIMIZER: OptimizerKind = OptimizerKind::Adam;
+    /// Learning rate.
+    pub const LEARNING_RATE: f64 = 1e-3;
+    /// SGD momentum.
+    pub const MOMENTUM: f64 = 0.9;
+    /// Decoupled weight decay.
+    pub const WEIGHT_DECAY: f64 = 0.0;
+    /// Share of each batch's worst-reconstructed rows left out of the loss.
+    pub const TRIM_FRACTION: f64 = 0.3;
+    /// Passes over the training data.
+    pub const EPOCHS: usize = 50;
+    /// Rows per gradient step.
+    pub const BATCH_SIZE: usize = 32;
+    /// Share of rows held out for the validation loss.
+    pub const VALIDATION_FRACTION: f64 = 0.0;
+    /// Expected share of anomalies in the training data.
+    pub const CONTAMINATION: f64 = 0.1;
+    /// Seed for initialisation, shuffling, validation split and noise.
+    pub const SEED: u64 = 0;
+}
+
+impl Default for Noise {
+    /// Masking of [`defaults::MASKING_FRACTION`] of the features.
+    fn default() -> Self {
+        Noise::Masking { fraction: defaults::MASKING_FRACTION }
+    }
+}
+
+impl Sparsity {
+    /// Top-k sparsity keeping half of a code of `latent` units (at least one), or
+    /// [`defaults::TOP_K_WITHOUT_FIXED_LATENT`] units when the code size is chosen from the data.
+    pub fn default_top_k(latent: Option<usize>) -> Self {
+        let k = latent.map_or(defaults::TOP_K_WITHOUT_FIXED_LATENT, |latent| (latent / 2).max(1));
+        Sparsity::TopK { k }
+    }
+}
+
+impl Default for Variant {
+    /// [`defaults::VARIANT`]: denoising with masking noise.
+    fn default() -> Self {
+        defaults::VARIANT
+    }
+}
+
+/// Every hyper-parameter, whether checked or not. Private, so that the only way from these fields to
+/// an [`AutoencoderValidParams`] is [`AutoencoderParams::check`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AutoencoderValidParams {
-    pub latent: LatentSize,
-    pub hidden: Option<Vec<usize>>,
-    pub decoder_hidden: Option<Vec<usize>>,
-    pub activation: Activation,
-    pub code_activation: Option<Activation>,
-    pub output_activation: Activation,
-    pub init: Option<Init>,
-    pub variant: Variant,
-    pub loss: Loss,
-    pub scaling: Scaling,
-    pub optimizer: OptimizerKind,
-    pub learning_rate: f64,
-    pub momentum: f64,
-    pub weight_decay: f64,
-    pub trim_fraction: f64,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub shuffle: bool,
-    pub validation_fraction: f64,
-    pub early_stopping: Option<EarlyStopping>,
-    pub contamination: f64,
-    pub threshold: Option<f64>,
-    pub seed: u64,
-    pub record_timings: bool,
+struct Settings {
+    latent: LatentSize,
+    hidden: Option<Vec<usize>>,
+    decoder_hidden: Option<Vec<usize>>,
+    activation: Activation,
+    code_activation: Option<Activation>,
+    output_activation: Activation,
+    init: Option<Init>,
+    variant: Variant,
+    loss: Loss,
+    scaling: Scaling,
+    optimizer: OptimizerKind,
+    learning_rate: f64,
+    momentum: f64,
+    weight_decay: f64,
+    trim_fraction: f64,
+    epochs: usize,
+    batch_size: usize,
+    shuffle: bool,
+    validation_fraction: f64,
+    early_stopping: Option<EarlyStopping>,
+    contamination: f64,
+    threshold: Option<f64>,
+    seed: u64,
+    record_timings: bool,
+}
+
+/// Validated hyper-parameters: the only kind that can be fitted. Made only by
+/// [`AutoencoderParams::check`] (deserialising one runs the same check), and read-only afterwards:
+/// the fields are private and each has a read accessor.
+///
+/// ```
+/// let params = autoenc::Autoencoder::params().epochs(5).check()?;
+/// assert_eq!(params.epochs(), 5);
+/// # Ok::<(), autoenc::AutoencError>(())
+/// ```
+///
+/// Outside the crate a validated set cannot be written as a literal, so no unchecked one exists:
+///
+/// ```compile_fail
+/// let forged = autoenc::AutoencoderValidParams { epochs: 0, ..autoenc::Autoencoder::params().check().unwrap() };
+/// ```
+///
+/// nor changed after its check:
+///
+/// ```compile_fail
+/// let mut params = autoenc::Autoencoder::params().check().unwrap();
+/// params.epochs = 0;
+/// ```
+///
+/// To change one, go back to the builder and check again:
+/// `AutoencoderParams::from(params).epochs(10).check()`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct AutoencoderValidParams(Settings);
+
+impl<'de> Deserialize<'de> for AutoencoderValidParams {
+    /// Reads the fields and runs [`AutoencoderParams::check`] on them: a stored set (a model file's,
+    /// say) is as trustworthy as a freshly built one.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let settings = Settings::deserialize(deserializer)?;
+        AutoencoderParams(settings)
+            .check()
+            .map_err(|e| serde::de::Error::custom(format!("hyper-parameters are invalid: {e}")))
+    }
 }
 
 /// Unvalidated hyper-parameters with consuming setters; see each setter for its default.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AutoencoderParams(AutoencoderValidParams);
+pub struct AutoencoderParams(Settings);
 
 impl Default for AutoencoderParams {
     fn default() -> Self {
-        AutoencoderParams(AutoencoderValidParams {
-            latent: LatentSize::Auto { explained_variance: 0.95 },
+        AutoencoderParams(Settings {
+            latent: LatentSize::Auto { explained_variance: defaults::EXPLAINED_VARIANCE },
             hidden: None,
             decoder_hidden: None,
-            activation: Activation::Relu,
+            activation: defaults::ACTIVATION,
             code_activation: None,
-            output_activation: Activation::Identity,
+            output_activation: defaults::OUTPUT_ACTIVATION,
             init: None,
-            variant: Variant::Denoising { noise: Noise::Masking { fraction: 0.3 } },
-            loss: Loss::Mse,
-            scaling: Scaling::Standard,
-            optimizer: OptimizerKind::Adam,
-            learning_rate: 1e-3,
-            momentum: 0.9,
-            weight_decay: 0.0,
-            trim_fraction: 0.3,
-            epochs: 50,
-            batch_size: 32,
+            variant: Variant::default(),
+            loss: defaults::LOSS,
+            scaling: defaults::SCALING,
+            optimizer: defaults::OPTIMIZER,
+            learning_rate: defaults::LEARNING_RATE,
+            momentum: defaults::MOMENTUM,
+            weight_decay: defaults::WEIGHT_DECAY,
+            trim_fraction: defaults::TRIM_FRACTION,
+            epochs: defaults::EPOCHS,
+            batch_size: defaults::BATCH_SIZE,
             shuffle: true,
-            validation_fraction: 0.0,
+            validation_fraction: defaults::VALIDATION_FRACTION,
             early_stopping: None,
-            contamination: 0.1,
+            contamination: defaults::CONTAMINATION,
             threshold: None,
-            seed: 0,
+            seed: defaults::SEED,
             record_timings: true,
         })
     }
 }
 
 impl From<AutoencoderValidParams> for AutoencoderParams {
-    /// Params to re-validate, e.g. after deserialising or editing a stored set.
+    /// Params to edit and re-validate.
     fn from(params: AutoencoderValidParams) -> Self {
-        AutoencoderParams(params)
+        AutoencoderParams(params.0)
     }
 }
 
@@ -206,9 +317,10 @@ impl AutoencoderParams {
             }
             target.insert(key.clone(), value.clone());
         }
-        let params: AutoencoderValidParams = serde_json::from_value(current)
+        // Into the unchecked fields: a bad value is reported by `check`, with its own error variant.
+        let settings: Settings = serde_json::from_value(current)
             .map_err(|e| AutoencError::InvalidInput(format!("invalid option value: {e}")))?;
-        Ok(AutoencoderParams(params))
+        Ok(AutoencoderParams(settings))
     }
 
     /// Code size. Default: `auto` at 95 % explained variance.
@@ -462,7 +574,7 @@ impl AutoencoderParams {
         if p.loss == Loss::Bce && p.output_activation != Activation::Sigmoid {
             return Err(AutoencError::BceNeedsSigmoidOutput(p.output_activation));
         }
-        Ok(p.clone())
+        Ok(AutoencoderValidParams(p.clone()))
     }
 }
 
@@ -490,9 +602,106 @@ fn check_non_negative(name: &'static str, value: f64) -> Result<()> {
 }
 
 impl AutoencoderValidParams {
+    /// Code size (fixed, or chosen from the data by explained variance).
+    pub fn latent(&self) -> LatentSize {
+        self.0.latent
+    }
+    /// Encoder hidden sizes, input side first; `None` for the automatic architecture.
+    pub fn hidden(&self) -> Option<&[usize]> {
+        self.0.hidden.as_deref()
+    }
+    /// Decoder hidden sizes, code side first; `None` for the encoder's, mirrored.
+    pub fn decoder_hidden(&self) -> Option<&[usize]> {
+        self.0.decoder_hidden.as_deref()
+    }
+    /// Hidden-layer activation.
+    pub fn activation(&self) -> Activation {
+        self.0.activation
+    }
+    /// Code-layer activation as set; `None` for the variant's default (see [`Self::effective_code_activation`]).
+    pub fn code_activation(&self) -> Option<Activation> {
+        self.0.code_activation
+    }
+    /// Output activation.
+    pub fn output_activation(&self) -> Activation {
+        self.0.output_activation
+    }
+    /// Weight initialisation as set; `None` for He or Xavier by activation.
+    pub fn init(&self) -> Option<Init> {
+        self.0.init
+    }
+    /// Family member and its settings.
+    pub fn variant(&self) -> Variant {
+        self.0.variant
+    }
+    /// Reconstruction loss.
+    pub fn loss(&self) -> Loss {
+        self.0.loss
+    }
+    /// Feature scaling.
+    pub fn scaling(&self) -> Scaling {
+        self.0.scaling
+    }
+    /// Optimiser.
+    pub fn optimizer(&self) -> OptimizerKind {
+        self.0.optimizer
+    }
+    /// Learning rate.
+    pub fn learning_rate(&self) -> f64 {
+        self.0.learning_rate
+    }
+    /// SGD momentum (unused by Adam).
+    pub fn momentum(&self) -> f64 {
+        self.0.momentum
+    }
+    /// Decoupled weight decay on weights.
+    pub fn weight_decay(&self) -> f64 {
+        self.0.weight_decay
+    }
+    /// Share of each batch's worst-reconstructed rows left out of the loss.
+    pub fn trim_fraction(&self) -> f64 {
+        self.0.trim_fraction
+    }
+    /// Passes over the training data.
+    pub fn epochs(&self) -> usize {
+        self.0.epochs
+    }
+    /// Rows per gradient step.
+    pub fn batch_size(&self) -> usize {
+        self.0.batch_size
+    }
+    /// Whether rows are reshuffled every epoch.
+    pub fn shuffle(&self) -> bool {
+        self.0.shuffle
+    }
+    /// Share of rows held out for the validation loss.
+    pub fn validation_fraction(&self) -> f64 {
+        self.0.validation_fraction
+    }
+    /// Early stopping on the validation loss, if on.
+    pub fn early_stopping(&self) -> Option<EarlyStopping> {
+        self.0.early_stopping
+    }
+    /// Expected share of anomalies in the training data (sets the threshold unless one is given).
+    pub fn contamination(&self) -> f64 {
+        self.0.contamination
+    }
+    /// Explicit score threshold, overriding the contamination, if given.
+    pub fn threshold(&self) -> Option<f64> {
+        self.0.threshold
+    }
+    /// Seed for initialisation, shuffling, validation split and noise.
+    pub fn seed(&self) -> u64 {
+        self.0.seed
+    }
+    /// Whether per-epoch durations go into the training report.
+    pub fn record_timings(&self) -> bool {
+        self.0.record_timings
+    }
+
     /// The code activation actually used (defaults depend on the variant).
     pub fn effective_code_activation(&self) -> Activation {
-        match (self.code_activation, self.variant) {
+        match (self.0.code_activation, self.0.variant) {
             (Some(act), _) => act,
             (None, Variant::Sparse { sparsity: Sparsity::Kl { .. } }) => Activation::Sigmoid,
             // With a linear code the contractive penalty is plain weight decay; sigmoid is the classic choice.
@@ -504,12 +713,12 @@ impl AutoencoderValidParams {
     /// Whether the code may be as large as the input (sparse and variational codes do not collapse to the
     /// identity map the way a plain one does; a denoising one cannot copy its corrupted input either).
     pub fn allows_overcomplete_code(&self) -> bool {
-        matches!(self.variant, Variant::Sparse { .. } | Variant::Denoising { .. } | Variant::Variational { .. })
+        matches!(self.0.variant, Variant::Sparse { .. } | Variant::Denoising { .. } | Variant::Variational { .. })
     }
 
     /// Encoder hidden sizes for `inputs` features and a code of `latent` units.
     pub fn encoder_hidden(&self, inputs: usize, latent: usize) -> Vec<usize> {
-        match (&self.hidden, self.variant) {
+        match (&self.0.hidden, self.0.variant) {
             (Some(h), _) => h.clone(),
             (None, Variant::Contractive { .. }) => Vec::new(),
             (None, _) => auto_hidden(inputs, latent),
@@ -518,7 +727,7 @@ impl AutoencoderValidParams {
 
     /// Decoder hidden sizes, code side first.
     pub fn decoder_hidden_sizes(&self, encoder_hidden: &[usize]) -> Vec<usize> {
-        match &self.decoder_hidden {
+        match &self.0.decoder_hidden {
             Some(h) => h.clone(),
             None => encoder_hidden.iter().rev().copied().collect(),
         }

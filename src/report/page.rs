@@ -50,7 +50,7 @@ pub fn html(
     let report = model.report();
     let threshold = model.threshold();
     out.push_str("<h2>Model</h2><table>\n");
-    row(&mut out, "variant", model.params_used().variant.name());
+    row(&mut out, "variant", model.params_used().variant().name());
     row(&mut out, "network", &model.architecture().describe());
     row(&mut out, "features", &format!("{} ({})", model.n_features(), model.feature_names().join(", ")));
     row(&mut out, "latent size", &model.latent_size().to_string());

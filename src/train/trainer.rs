@@ -76,7 +76,7 @@ fn check_training_data(data: ArrayView2<f32>, names: &[String]) -> Result<()> {
 }
 
 fn check_bce_range(params: &AutoencoderValidParams, scaled: &Scaled, names: &[String]) -> Result<()> {
-    if params.loss != Loss::Bce {
+    if params.loss() != Loss::Bce {
         return Ok(());
     }
     for ((row, j), &v) in scaled.values.indexed_iter() {
@@ -90,7 +90,7 @@ fn check_bce_range(params: &AutoencoderValidParams, scaled: &Scaled, names: &[St
 /// Picks the code size and checks it against the input and the variant.
 fn resolve_latent(params: &AutoencoderValidParams, scaled: &Scaled) -> Result<(usize, Option<Vec<f64>>)> {
     let inputs = scaled.values.ncols();
-    let (latent, spectrum) = match params.latent {
+    let (latent, spectrum) = match params.latent() {
         LatentSize::Fixed(k) => (k, None),
         LatentSize::Auto { explained_variance } => {
             let pca = Pca::fit(scaled.values.view())?;
@@ -104,7 +104,7 @@ fn resolve_latent(params: &AutoencoderValidParams, scaled: &Scaled) -> Result<(u
     if latent >= inputs && !params.allows_overcomplete_code() {
         return Err(AutoencError::LatentNotSmaller { latent, input: inputs });
     }
-    if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = params.variant
+    if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = params.variant()
         && k > latent
     {
         return Err(AutoencError::InvalidTopK { k, latent });
@@ -120,14 +120,14 @@ pub fn fit(
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<Autoencoder> {
     check_training_data(data, &feature_names)?;
-    let scaler = Scaler::fit(params.scaling, data);
+    let scaler = Scaler::fit(params.scaling(), data);
     let scaled = scaler.transform(data, &feature_names)?;
     check_bce_range(params, &scaled, &feature_names)?;
     let (latent, explained_variance) = resolve_latent(params, &scaled)?;
     let architecture = Architecture::from_params(params, data.ncols(), latent);
     architecture.check_size()?;
-    let mut init_rng = Pcg64Mcg::seed_from_u64(params.seed);
-    let network = Network::init(&architecture, params.init, &mut init_rng);
+    let mut init_rng = Pcg64Mcg::seed_from_u64(params.seed());
+    let network = Network::init(&architecture, params.init(), &mut init_rng);
 
     let mut model = Autoencoder {
         params: params.clone(),
@@ -145,7 +145,7 @@ pub fn fit(
     };
     let range = FeatureRange::of(scaled.values.view());
     let all = TrainingSet { scaled, range };
-    train_epochs(&mut model, &all, params.epochs, on_epoch)?;
+    train_epochs(&mut model, &all, params.epochs(), on_epoch)?;
     calibrate(&mut model, data)?;
     Ok(model)
 }
@@ -158,9 +158,9 @@ fn train_epochs(
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<()> {
     let params = model.params.clone();
-    let mut rng = Pcg64Mcg::seed_from_u64(params.seed ^ SHUFFLE_STREAM ^ (model.report.next_epoch() as u64));
+    let mut rng = Pcg64Mcg::seed_from_u64(params.seed() ^ SHUFFLE_STREAM ^ (model.report.next_epoch() as u64));
     let mut order: Vec<usize> = (0..all.rows()).collect();
-    let validation_rows = (all.rows() as f64 * params.validation_fraction).floor() as usize;
+    let validation_rows = (all.rows() as f64 * params.validation_fraction()).floor() as usize;
     // Training rows stay in `all` and are gathered batch by batch; only the (small) validation set is
     // copied out, once.
     let (train_rows, validation) = if validation_rows > 0 && validation_rows < all.rows() {
@@ -184,8 +184,9 @@ fn train_epochs(
     model.report.training_rows = train_rows.len();
     model.report.validation_rows = validation.as_ref().map_or(0, |v| v.rows());
 
-    let objective = Objective { variant: params.variant, loss: params.loss, trim_fraction: params.trim_fraction };
-    let mut optimizer = optimizer::build(params.optimizer, params.learning_rate, params.momentum, params.weight_decay);
+    let objective = Objective { variant: params.variant(), loss: params.loss(), trim_fraction: params.trim_fraction() };
+    let mut optimizer =
+        optimizer::build(params.optimizer(), params.learning_rate(), params.momentum(), params.weight_decay());
     let mut grads = model.network.zeros_like();
     let mut best: Option<(f64, usize, Network<f32>)> = None;
     let mut since_best = 0;
@@ -194,7 +195,7 @@ fn train_epochs(
 
     for _ in 0..epochs {
         let started = Instant::now();
-        if params.shuffle {
+        if params.shuffle() {
             indices.shuffle(&mut rng);
         }
         let parts = run_batches(model, &objective, optimizer.as_mut(), &mut grads, all, &indices, &mut rng);
@@ -215,13 +216,13 @@ fn train_epochs(
             validation_loss,
             learning_rate: optimizer.learning_rate(),
             rows: indices.len(),
-            duration_ms: params.record_timings.then(|| started.elapsed().as_secs_f64() * 1e3),
+            duration_ms: params.record_timings().then(|| started.elapsed().as_secs_f64() * 1e3),
             kind: EpochKind::Epoch,
         };
         on_epoch(&record);
         model.report.epochs.push(record);
 
-        if let (Some(stop), Some(loss)) = (params.early_stopping, validation_loss) {
+        if let (Some(stop), Some(loss)) = (params.early_stopping(), validation_loss) {
             let improved = match &best {
                 None => true,
                 Some((best_loss, _, _)) => loss < best_loss * (1.0 - stop.min_relative_improvement),
@@ -259,10 +260,10 @@ fn run_batches(
     let params = &model.params;
     let mut sum = LossParts::default();
     let mut seen = 0usize;
-    for chunk in indices.chunks(params.batch_size) {
+    for chunk in indices.chunks(params.batch_size()) {
         let target = gather_rows(&data.scaled.values, chunk);
         let mask = data.scaled.mask.as_ref().map(|m| gather_rows(m, chunk));
-        let corrupted = match params.variant {
+        let corrupted = match params.variant() {
             Variant::Denoising { noise } => Some(corrupt(target.view(), noise, &data.range, rng)),
             _ => None,
         };
@@ -309,10 +310,10 @@ fn calibrate(model: &mut Autoencoder, rows: ArrayView2<f32>) -> Result<()> {
     let scores = model.score(rows)?;
     let sorted = sorted_scores(scores.as_slice().unwrap_or(&scores.to_vec()));
     model.sketch = ScoreSketch::from_sorted(&sorted);
-    model.threshold = match model.params.threshold {
+    model.threshold = match model.params.threshold() {
         Some(value) => Threshold { value, rule: ThresholdRule::Explicit },
         None => {
-            let contamination = model.params.contamination;
+            let contamination = model.params.contamination();
             Threshold {
                 value: quantile_sorted(&sorted, 1.0 - contamination),
                 rule: ThresholdRule::Contamination { contamination },
@@ -358,16 +359,17 @@ impl Autoencoder {
         let params = self.params.clone();
         let mut state = self.trainer.take::<TrainerState>().unwrap_or_default();
         let optimizer = state.optimizer.get_or_insert_with(|| {
-            optimizer::build(params.optimizer, params.learning_rate, params.momentum, params.weight_decay)
+            optimizer::build(params.optimizer(), params.learning_rate(), params.momentum(), params.weight_decay())
         });
         let rng = state.rng.get_or_insert_with(|| {
-            Pcg64Mcg::seed_from_u64(params.seed ^ SHUFFLE_STREAM ^ self.report.next_epoch() as u64)
+            Pcg64Mcg::seed_from_u64(params.seed() ^ SHUFFLE_STREAM ^ self.report.next_epoch() as u64)
         });
         let mut indices: Vec<usize> = (0..set.rows()).collect();
-        if params.shuffle {
+        if params.shuffle() {
             indices.shuffle(rng);
         }
-        let objective = Objective { variant: params.variant, loss: params.loss, trim_fraction: params.trim_fraction };
+        let objective =
+            Objective { variant: params.variant(), loss: params.loss(), trim_fraction: params.trim_fraction() };
         let mut grads = self.network.zeros_like();
         let parts = run_batches(self, &objective, optimizer.as_mut(), &mut grads, &set, &indices, rng);
         let learning_rate = optimizer.learning_rate();
@@ -382,7 +384,7 @@ impl Autoencoder {
             validation_loss: None,
             learning_rate,
             rows: set.rows(),
-            duration_ms: params.record_timings.then(|| started.elapsed().as_secs_f64() * 1e3),
+            duration_ms: params.record_timings().then(|| started.elapsed().as_secs_f64() * 1e3),
             kind: EpochKind::PartialFit,
         };
         self.report.epochs.push(record);
@@ -394,7 +396,7 @@ impl Autoencoder {
         if data.nrows() == 0 {
             return Err(AutoencError::EmptyInput);
         }
-        if matches!(self.threshold.rule, ThresholdRule::Explicit) && self.params.threshold.is_none() {
+        if matches!(self.threshold.rule, ThresholdRule::Explicit) && self.params.threshold().is_none() {
             // A threshold set by hand after training stays; only the sketch moves.
             let explicit = self.threshold;
             calibrate(self, data)?;

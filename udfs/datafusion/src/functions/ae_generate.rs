@@ -172,7 +172,7 @@ impl TableFunctionImpl for AeGenerateFunc {
         if !model.is_variational() {
             return plan_err!(
                 "ae_generate: the model is {}, not variational; only variational models generate rows",
-                model.params_used().variant.name()
+                model.params_used().variant().name()
             );
         }
         let fields: Vec<Field> =

@@ -21,7 +21,7 @@ pub(crate) fn train(
         serde_json::from_str(params_json).map_err(|e| compute_error(format!("train: options: {e}")))?;
     let params = Autoencoder::params().merge_json(&overrides).and_then(|p| p.check()).map_err(from_core)?;
     let names: Vec<&str> = features.iter().map(String::as_str).collect();
-    let epochs = params.epochs;
+    let epochs = params.epochs();
     let model = py
         .detach(|| {
             let mut on_epoch = |record: &autoenc::EpochRecord| {
