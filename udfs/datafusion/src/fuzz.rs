@@ -600,8 +600,8 @@ fn unobserved_rows_are_not_valid_and_others_are() {
             let columns: Vec<ArrayRef> = (0..d)
                 .map(|j| Arc::new(Float64Array::from(rows.iter().map(|r| r[j]).collect::<Vec<_>>())) as ArrayRef)
                 .collect();
-            let features =
-                crate::arguments::features("fuzz", &columns, d).map_err(|e| TestCaseError::fail(format!("{e}")))?;
+            let features = crate::arguments::features("fuzz", &[], &columns, d)
+                .map_err(|e| TestCaseError::fail(format!("{e}")))?;
             for (i, row) in rows.iter().enumerate() {
                 let observed = row.iter().any(|v| v.is_some_and(|x| !(x as f32).is_nan()));
                 prop_assert_eq!(features.valid[i], observed, "row {:?}", row);
