@@ -253,3 +253,187 @@ pub fn fixed_size_list(matrix: ArrayView2<f32>, nulls: Option<NullBuffer>) -> Re
 fn list_width(width: usize) -> Result<i32> {
     i32::try_from(width).map_err(|_| AutoencError::InvalidInput(format!("a list of {width} values is too wide")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{
+        BooleanArray, Decimal128Array, FixedSizeListBuilder, Float32Builder, Float64Array, Int8Array, Int64Array,
+        ListArray, NullArray, StringArray, StructArray, UInt16Array,
+    };
+    use arrow::datatypes::{Fields, Float32Type as F32, i256};
+    use ndarray::array;
+
+    fn arc(array: impl Array + 'static) -> ArrayRef {
+        Arc::new(array)
+    }
+
+    fn same(a: &Array2<f32>, b: &Array2<f32>) -> bool {
+        a.shape() == b.shape() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+    }
+
+    #[test]
+    fn the_numeric_rule_accepts_numbers_decimals_and_null_and_nothing_else() {
+        for dt in [
+            DataType::Int8,
+            DataType::UInt64,
+            DataType::Float16,
+            DataType::Float64,
+            DataType::Decimal128(10, 2),
+            DataType::Decimal256(40, 3),
+            DataType::Null,
+        ] {
+            assert!(is_numeric(&dt), "{dt}");
+        }
+        for dt in [
+            DataType::Utf8,
+            DataType::Boolean,
+            DataType::Binary,
+            DataType::Date32,
+            DataType::new_list(DataType::Float32, true),
+        ] {
+            assert!(!is_numeric(&dt), "{dt}");
+        }
+        assert!(is_list_of_numbers(&DataType::new_fixed_size_list(DataType::Decimal128(5, 1), 3, true)));
+        assert!(!is_list_of_numbers(&DataType::new_fixed_size_list(DataType::Float32, 0, true)));
+        assert!(!is_list_of_numbers(&DataType::new_list(DataType::Utf8, true)));
+        let fields = Fields::from(vec![Field::new("a", DataType::Int32, true), Field::new("b", DataType::Null, true)]);
+        assert!(is_struct_of_numbers(&DataType::Struct(fields)));
+        assert!(!is_struct_of_numbers(&DataType::Struct(Fields::empty())));
+    }
+
+    #[test]
+    fn columns_of_any_numeric_type_become_one_matrix_with_nulls_and_nan_missing() {
+        let a = arc(Int64Array::from(vec![Some(1), None, Some(-3)]));
+        let b = arc(Float64Array::from(vec![0.5, f64::NAN, 2.25]));
+        let c = arc(UInt16Array::from(vec![7, 8, 9]));
+        let d = arc(Decimal128Array::from(vec![Some(125), Some(-5), None]).with_precision_and_scale(6, 2).unwrap());
+        let m = columns_matrix(&[("a", &a), ("b", &b), ("c", &c), ("d", &d)]).unwrap();
+        let nan = f32::NAN;
+        assert!(same(&m, &array![[1.0, 0.5, 7.0, 1.25], [nan, nan, 8.0, -0.05], [-3.0, 2.25, 9.0, nan]]), "{m}");
+        // Decimal256 too, by the same cast.
+        let wide = arc(arrow::array::Decimal256Array::from(vec![i256::from_i128(15), i256::from_i128(-20)])
+            .with_precision_and_scale(40, 1)
+            .unwrap());
+        assert!(same(&columns_matrix(&[("w", &wide)]).unwrap(), &array![[1.5], [-2.0]]));
+    }
+
+    #[test]
+    fn a_null_column_is_missing_values_beside_others_but_never_alone() {
+        let a = arc(Float64Array::from(vec![1.0, 2.0]));
+        let n = arc(NullArray::new(2));
+        let m = columns_matrix(&[("a", &a), ("n", &n)]).unwrap();
+        assert_eq!(m.column(0).to_vec(), vec![1.0, 2.0]);
+        assert!(m.column(1).iter().all(|v| v.is_nan()));
+        // Alone, its declared length rests on no buffer: refused before anything is allocated.
+        let huge = arc(NullArray::new(1 << 60));
+        let error = columns_matrix(&[("n", &huge)]).unwrap_err();
+        assert!(matches!(error, AutoencError::NonNumericColumn { .. }), "{error}");
+        assert!(error.to_string().contains("no row holds a value"), "{error}");
+    }
+
+    #[test]
+    fn non_numeric_columns_are_refused_by_name_and_type() {
+        let a = arc(Float64Array::from(vec![1.0, 2.0]));
+        let flag = arc(BooleanArray::from(vec![true, false]));
+        let error = columns_matrix(&[("a", &a), ("flag", &flag)]).unwrap_err().to_string();
+        assert_eq!(error, "column 'flag' is not numeric (type Boolean)");
+        let text = arc(StringArray::from(vec!["1.5", "oops"]));
+        let error = columns_matrix(&[("t", &text)]).unwrap_err().to_string();
+        assert!(error.contains("row 1 holds 'oops'"), "{error}");
+        assert!(matches!(columns_matrix(&[]), Err(AutoencError::NoFeatures)));
+    }
+
+    #[test]
+    fn values_beyond_f32_are_refused_with_row_and_feature() {
+        let a = arc(Float64Array::from(vec![1.0, -1e300]));
+        match columns_matrix(&[("a", &a)]) {
+            Err(AutoencError::OutOfF32Range { row: 1, feature, value }) => {
+                assert_eq!(feature, "a");
+                assert_eq!(value, -1e300);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Infinity itself is not out of range: it is passed on for the model to refuse as infinite.
+        let inf = arc(Float64Array::from(vec![f64::INFINITY]));
+        assert!(columns_matrix(&[("i", &inf)]).unwrap()[(0, 0)].is_infinite());
+        let list = arc(ListArray::from_iter_primitive::<Float64Type, _, _>(vec![
+            Some(vec![Some(1.0), Some(2.0)]),
+            Some(vec![Some(3.0), Some(4e39)]),
+        ]));
+        match list_matrix(&list, "v", None) {
+            Err(AutoencError::OutOfF32Range { row: 1, feature, .. }) => assert_eq!(feature, "v[1]"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn list_rows_become_matrix_rows_and_null_rows_missing() {
+        let list = arc(ListArray::from_iter_primitive::<arrow::datatypes::Int8Type, _, _>(vec![
+            Some(vec![Some(1), None]),
+            None,
+            Some(vec![Some(3), Some(4)]),
+        ]));
+        let m = list_matrix(&list, "v", None).unwrap();
+        let nan = f32::NAN;
+        assert!(same(&m, &array![[1.0, nan], [nan, nan], [3.0, 4.0]]), "{m}");
+        let error = list_matrix(&list, "v", Some(3)).unwrap_err().to_string();
+        assert!(error.contains("expected 3 features, got 2"), "{error}");
+        let mut fixed = FixedSizeListBuilder::new(Float32Builder::new(), 2);
+        fixed.values().append_slice(&[0.5, 1.5]);
+        fixed.append(true);
+        let fixed = arc(fixed.finish());
+        assert_eq!(list_matrix(&fixed, "f", Some(2)).unwrap(), array![[0.5, 1.5]]);
+        let nulls = arc(FixedSizeListArray::new_null(Arc::new(Field::new("item", DataType::Null, true)), 2, 3));
+        assert!(matches!(list_matrix(&nulls, "f", None), Err(AutoencError::NonNumericColumn { .. })));
+        let text = arc(StringArray::from(vec!["x"]));
+        assert!(matches!(list_matrix(&text, "t", None), Err(AutoencError::NonNumericColumn { .. })));
+    }
+
+    #[test]
+    fn struct_fields_become_columns_and_null_rows_missing() {
+        let fields = StructArray::from(vec![
+            (Arc::new(Field::new("x", DataType::Int8, true)), arc(Int8Array::from(vec![1, 2]))),
+            (Arc::new(Field::new("y", DataType::Float64, true)), arc(Float64Array::from(vec![0.25, 1e300]))),
+        ]);
+        let error = struct_matrix(&arc(fields.clone()), "s").unwrap_err();
+        assert!(matches!(&error, AutoencError::OutOfF32Range { row: 1, feature, .. } if feature == "s.y"), "{error}");
+        let (f, columns, _) = fields.into_parts();
+        let columns = vec![columns[0].clone(), arc(Float64Array::from(vec![0.25, 0.5]))];
+        let with_null = StructArray::new(f, columns, Some(NullBuffer::from(vec![true, false])));
+        let m = struct_matrix(&arc(with_null), "s").unwrap();
+        assert!(same(&m, &array![[1.0, 0.25], [f32::NAN, f32::NAN]]), "{m}");
+        let only_null =
+            StructArray::from(vec![(Arc::new(Field::new("n", DataType::Null, true)), arc(NullArray::new(3)))]);
+        assert!(matches!(struct_matrix(&arc(only_null), "s"), Err(AutoencError::NonNumericColumn { .. })));
+    }
+
+    #[test]
+    fn zero_rows_give_an_empty_matrix_and_an_empty_list_column() {
+        let a = arc(Float64Array::from(Vec::<f64>::new()));
+        let b = arc(Int64Array::from(Vec::<i64>::new()));
+        assert_eq!(columns_matrix(&[("a", &a), ("b", &b)]).unwrap().dim(), (0, 2));
+        let column = fixed_size_list(Array2::<f32>::zeros((0, 3)).view(), None).unwrap();
+        assert_eq!(column.len(), 0);
+        assert_eq!(column.data_type(), &DataType::FixedSizeList(float_item(), 3));
+    }
+
+    #[test]
+    fn a_matrix_becomes_a_fixed_size_list_row_by_row_with_its_nulls() {
+        let m = array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]];
+        let column = fixed_size_list(m.view(), Some(NullBuffer::from(vec![true, false, true]))).unwrap();
+        assert_eq!(column.data_type(), &DataType::new_fixed_size_list(DataType::Float32, 2, false));
+        assert_eq!(column.len(), 3);
+        assert!(column.is_null(1));
+        assert_eq!(column.value(2).as_primitive::<F32>().values().to_vec(), vec![5.0, 6.0]);
+        // A transposed (not row-major) view is written in its logical row order.
+        let t = m.t();
+        let column = fixed_size_list(t, None).unwrap();
+        assert_eq!(column.value(0).as_primitive::<F32>().values().to_vec(), vec![1.0, 3.0, 5.0]);
+        // The round trip through the bridge gives the matrix back.
+        let back = list_matrix(&arc(fixed_size_list(m.view(), None).unwrap()), "m", None).unwrap();
+        assert_eq!(back, m);
+        let error = fixed_size_list(m.view(), Some(NullBuffer::from(vec![true]))).unwrap_err();
+        assert!(matches!(error, AutoencError::Arrow(_)), "{error}");
+    }
+}
