@@ -294,3 +294,37 @@ fn compressed_arrow_files_and_rescored_csv() {
     assert_eq!(header.matches("embedding_0").count(), 1, "{header}");
     assert_eq!(header.matches(",score,").count(), 1, "{header}");
 }
+
+/// The Arrow bridge's rule for a column with no value at all (CSV reads an empty column as type Null):
+/// named beside others, it is a feature whose every value is missing, imputed as a partly empty column
+/// is; the same rows give the scores the library gives with those values NaN. Every feature empty
+/// leaves no row with a value, which is refused.
+#[test]
+fn an_empty_feature_column_is_missing_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = sensor_csv(dir.path(), 400);
+    let model = dir.path().join("m.ae");
+    ok(&["train", p(&csv), "--exclude", "label", "--out", p(&model), "--epochs", "3", "--latent", "2"]);
+    let mut text = String::from("s0,s1,s2,s3,s4\n");
+    for i in 0..5 {
+        text.push_str(&format!("{}.5,0.25,,1.0,-{i}.0\n", i));
+    }
+    let empty = dir.path().join("empty_s2.csv");
+    std::fs::write(&empty, &text).unwrap();
+    let scored = dir.path().join("scored.parquet");
+    ok(&["score", p(&model), p(&empty), "--out", p(&scored)]);
+    let batch = read_table(&scored).unwrap();
+    let scores: Vec<f64> =
+        batch.column_by_name("score").unwrap().as_primitive::<Float64Type>().values().iter().copied().collect();
+    let names: Vec<String> = ["s0", "s1", "s2", "s3", "s4"].map(String::from).to_vec();
+    let input = read_table(&empty).unwrap();
+    assert_eq!(input.schema().field_with_name("s2").unwrap().data_type(), &DataType::Null);
+    let (x, _) = feature_matrix(&input, &FeatureSelection::Columns(names)).unwrap();
+    assert!(x.column(2).iter().all(|v| v.is_nan()));
+    let expected = Autoencoder::load(&model).unwrap().score(x.view()).unwrap();
+    assert_eq!(scores, expected.to_vec());
+
+    std::fs::write(&empty, "s0,s1,s2,s3,s4\n,,,,\n,,,,\n").unwrap();
+    let error = fails(&["score", p(&model), p(&empty), "--out", p(&scored)]);
+    assert!(error.contains("no row holds a value"), "{error}");
+}

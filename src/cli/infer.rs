@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use arrow::array::{ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::array::{ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
+use arrow::datatypes::{Field, Schema};
 use autoenc::Autoencoder;
+use autoenc::io::arrow_matrix::{self, list_matrix};
 use autoenc::io::atomic::same_file;
-use autoenc::io::table::{FeatureSelection, feature_matrix, list_matrix, read_table, write_table};
+use autoenc::io::table::{FeatureSelection, feature_matrix, read_table, write_table};
 use ndarray::{Array2, ArrayView2};
 
 use super::{FEATURES_COLUMN_KEY, FeatureArgs, load_model};
@@ -89,11 +90,9 @@ pub fn model_features(model: &Autoencoder, batch: &RecordBatch, args: &FeatureAr
     Ok(matrix)
 }
 
+/// A matrix as the `FixedSizeList<Float32>` column every door writes (see `autoenc::io::arrow_matrix`).
 pub fn fixed_size_list(values: ArrayView2<f32>) -> anyhow::Result<ArrayRef> {
-    let width = i32::try_from(values.ncols()).context("list too wide")?;
-    let flat: Float32Array = values.iter().copied().collect();
-    let field = Arc::new(Field::new("item", DataType::Float32, false));
-    Ok(Arc::new(FixedSizeListArray::try_new(field, width, Arc::new(flat), None)?))
+    Ok(Arc::new(arrow_matrix::fixed_size_list(values, None)?))
 }
 
 /// `batch` plus the named columns (replacing input columns of the same name).

@@ -1,7 +1,10 @@
 //! Reading and writing: the model file (`model_file`), tables of rows (`table`), and the all-or-nothing
-//! file writes both use (`atomic`). The Arrow bridge (`table`, `ipc`, `contain`) is compiled with the
+//! file writes both use (`atomic`). The Arrow bridge (`arrow_matrix`, the conversions between Arrow
+//! columns and matrices that every door shares; `table`, `ipc`, `contain`) is compiled with the
 //! default-on `arrow` feature.
 
+#[cfg(feature = "arrow")]
+pub mod arrow_matrix;
 pub mod atomic;
 #[cfg(feature = "arrow")]
 pub mod contain;

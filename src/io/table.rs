@@ -1,9 +1,10 @@
 //! Tables in and out: Parquet, CSV and Arrow IPC files as Arrow record batches, and the feature
 //! matrix the model needs pulled out of them.
 //!
-//! Features come either from named numeric columns (any integer or float type) or from one list column
-//! (`List`, `LargeList` or `FixedSizeList` of numbers). Nulls become NaN, which the model treats as
-//! missing. Anything else is an error naming the column.
+//! Features come either from named numeric columns or from one list column (`List`, `LargeList` or
+//! `FixedSizeList` of numbers), converted by the Arrow bridge every door shares
+//! ([`crate::io::arrow_matrix`], which states what is numeric and what is missing). Anything else is an
+//! error naming the column.
 
 use std::fs::File;
 use std::path::Path;
@@ -15,6 +16,7 @@ use arrow::datatypes::{DataType, Field, Float32Type, Schema, SchemaRef};
 use ndarray::Array2;
 
 use crate::error::{AutoencError, Result};
+use crate::io::arrow_matrix::{self, holds_no_value, is_numeric};
 use crate::io::atomic::{AtomicFile, io_error_at};
 use crate::io::contain::contain;
 use crate::io::ipc::decode_ipc;
@@ -247,8 +249,11 @@ pub enum FeatureSelection {
     AllNumericExcept(Vec<String>),
 }
 
-fn is_numeric(dt: &DataType) -> bool {
-    dt.is_integer() || dt.is_floating() || matches!(dt, DataType::Decimal128(..) | DataType::Decimal256(..))
+/// Whether [`FeatureSelection::AllNumericExcept`] takes a column: numeric and able to hold a number.
+/// A column of type `Null` is a valid feature column when named (its values are missing), but one
+/// picked without being named would be a feature with nothing to learn from.
+fn holds_numbers(dt: &DataType) -> bool {
+    is_numeric(dt) && !holds_no_value(dt)
 }
 
 fn column_by_name<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef> {
@@ -258,27 +263,9 @@ fn column_by_name<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef
     })
 }
 
-/// The column's type, and for text the first value that is not a number (a CSV column with one stray
-/// word is read as text, and the user needs to know where the word is).
-fn describe_non_numeric(column: &ArrayRef) -> String {
-    let dtype = column.data_type().to_string();
-    // Only text is searched: casting other types to text could allocate for rows that have no buffers
-    // (a Null column of a damaged message may declare any length).
-    let is_text = matches!(column.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
-    if is_text && let Ok(text) = cast(column, &DataType::Utf8) {
-        let text = text.as_string::<i32>();
-        for i in 0..text.len() {
-            if text.is_valid(i) && text.value(i).trim().parse::<f64>().is_err() {
-                return format!("{dtype}; row {i} holds '{}'", text.value(i));
-            }
-        }
-    }
-    dtype
-}
-
 /// Columns that [`FeatureSelection::AllNumericExcept`] leaves out because they are not numeric.
 pub fn non_numeric_columns(batch: &RecordBatch) -> Vec<String> {
-    batch.schema().fields().iter().filter(|f| !is_numeric(f.data_type())).map(|f| f.name().clone()).collect()
+    batch.schema().fields().iter().filter(|f| !holds_numbers(f.data_type())).map(|f| f.name().clone()).collect()
 }
 
 /// The feature matrix (`(rows, features)`, nulls as NaN) and the feature names.
@@ -293,7 +280,7 @@ pub fn feature_matrix(batch: &RecordBatch, selection: &FeatureSelection) -> Resu
                 .schema()
                 .fields()
                 .iter()
-                .filter(|f| is_numeric(f.data_type()) && !excluded.contains(f.name()))
+                .filter(|f| holds_numbers(f.data_type()) && !excluded.contains(f.name()))
                 .map(|f| f.name().clone())
                 .collect();
             if names.is_empty() {
@@ -302,7 +289,7 @@ pub fn feature_matrix(batch: &RecordBatch, selection: &FeatureSelection) -> Resu
             columns_matrix(batch, &names)
         }
         FeatureSelection::ListColumn(name) => {
-            let matrix = list_matrix(column_by_name(batch, name)?, name, None)?;
+            let matrix = arrow_matrix::list_matrix(column_by_name(batch, name)?, name, None)?;
             let names = (0..matrix.ncols()).map(|j| format!("{name}[{j}]")).collect();
             Ok((matrix, names))
         }
@@ -310,103 +297,7 @@ pub fn feature_matrix(batch: &RecordBatch, selection: &FeatureSelection) -> Resu
 }
 
 fn columns_matrix(batch: &RecordBatch, names: &[String]) -> Result<(Array2<f32>, Vec<String>)> {
-    if names.is_empty() {
-        return Err(AutoencError::NoFeatures);
-    }
-    // Every column is checked before the matrix is allocated: a numeric column's buffers hold its rows,
-    // so the row count is then real — a damaged Arrow message can declare a huge row count over a
-    // column of type Null, which has no buffers at all.
-    let mut columns = Vec::with_capacity(names.len());
-    for name in names {
-        let column = column_by_name(batch, name)?;
-        if !is_numeric(column.data_type()) {
-            return Err(AutoencError::NonNumericColumn { name: name.clone(), dtype: describe_non_numeric(column) });
-        }
-        columns.push(column);
-    }
-    let mut matrix = Array2::zeros((batch.num_rows(), names.len()));
-    for (j, (name, column)) in names.iter().zip(columns).enumerate() {
-        let values =
-            f32_values(column, |row, value| AutoencError::OutOfF32Range { row, feature: name.clone(), value })?;
-        for (i, slot) in matrix.column_mut(j).iter_mut().enumerate() {
-            *slot = if values.is_null(i) { f32::NAN } else { values.value(i) };
-        }
-    }
-    Ok((matrix, names.to_vec()))
-}
-
-/// A numeric array as `f32`, which the model computes in. A finite value beyond `f32`'s range would
-/// become infinite in the cast and then be blamed as an "infinite value" the user never wrote, so it is
-/// refused here with its index and value.
-fn f32_values(values: &ArrayRef, out_of_range: impl Fn(usize, f64) -> AutoencError) -> Result<Float32Array> {
-    let wide = cast(values, &DataType::Float64)?;
-    let wide = wide.as_primitive::<arrow::datatypes::Float64Type>();
-    let overflows =
-        |i: &usize| wide.is_valid(*i) && wide.value(*i).is_finite() && (wide.value(*i) as f32).is_infinite();
-    if let Some(i) = (0..wide.len()).find(overflows) {
-        return Err(out_of_range(i, wide.value(i)));
-    }
-    Ok(cast(values, &DataType::Float32)?.as_primitive::<Float32Type>().clone())
-}
-
-/// Rows of a list column as a matrix. Every non-null row must have the same length (`expected` if
-/// given, else the first non-null row's); null rows become all-NaN rows.
-pub fn list_matrix(column: &ArrayRef, name: &str, expected: Option<usize>) -> Result<Array2<f32>> {
-    let rows = column.len();
-    let (values, offsets): (ArrayRef, Vec<usize>) = match column.data_type() {
-        DataType::List(_) => {
-            let list = column.as_list::<i32>();
-            (list.values().clone(), list.value_offsets().iter().map(|&o| o as usize).collect())
-        }
-        DataType::LargeList(_) => {
-            let list = column.as_list::<i64>();
-            (list.values().clone(), list.value_offsets().iter().map(|&o| o as usize).collect())
-        }
-        // A zero-width list holds no values for any number of rows, so its row count is unchecked by its
-        // buffers (a damaged message may declare any); it has no features either.
-        DataType::FixedSizeList(_, 0) => {
-            return Err(AutoencError::InvalidInput(format!("column '{name}' is a list of zero width")));
-        }
-        DataType::FixedSizeList(_, width) => {
-            let list = column.as_fixed_size_list();
-            let w = *width as usize;
-            (list.values().clone(), (0..=rows).map(|i| (i + list.offset()) * w).collect())
-        }
-        other => {
-            return Err(AutoencError::NonNumericColumn { name: name.to_string(), dtype: other.to_string() });
-        }
-    };
-    if !is_numeric(values.data_type()) {
-        return Err(AutoencError::NonNumericColumn { name: name.to_string(), dtype: column.data_type().to_string() });
-    }
-    let values = f32_values(&values, |k, value| {
-        // The row holding flat element k: the last row whose list starts at or before it.
-        let row = offsets.partition_point(|&o| o <= k).saturating_sub(1);
-        let index = k.saturating_sub(offsets.get(row).copied().unwrap_or(0));
-        AutoencError::OutOfF32Range { row, feature: format!("{name}[{index}]"), value }
-    })?;
-    let width = match expected {
-        Some(w) => w,
-        None => (0..rows)
-            .find(|&i| column.is_valid(i))
-            .map(|i| offsets[i + 1] - offsets[i])
-            .ok_or(AutoencError::EmptyInput)?,
-    };
-    let mut matrix = Array2::from_elem((rows, width), f32::NAN);
-    for i in 0..rows {
-        if column.is_null(i) {
-            continue;
-        }
-        let (start, end) = (offsets[i], offsets[i + 1]);
-        if end - start != width {
-            return Err(AutoencError::InvalidInput(format!(
-                "wrong dimension in column '{name}' at row {i}: expected {width} features, got {}",
-                end - start
-            )));
-        }
-        for (j, k) in (start..end).enumerate() {
-            matrix[(i, j)] = if values.is_null(k) { f32::NAN } else { values.value(k) };
-        }
-    }
-    Ok(matrix)
+    let columns: Vec<(&str, &ArrayRef)> =
+        names.iter().map(|name| Ok((name.as_str(), column_by_name(batch, name)?))).collect::<Result<_>>()?;
+    Ok((arrow_matrix::columns_matrix(&columns)?, names.to_vec()))
 }

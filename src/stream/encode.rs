@@ -8,13 +8,14 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, Float64Array, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::writer::StreamWriter;
 use ndarray::ArrayView2;
 
 use super::config::OutputFormat;
 use super::decode::InputRecord;
+use crate::io::arrow_matrix::fixed_size_list;
 
 /// The fields every output record gains.
 pub const OUTPUT_FIELDS: [&str; 5] = ["embedding", "score", "percentile", "is_anomaly", "model_version"];
@@ -131,7 +132,6 @@ fn json_row(payload: &[u8]) -> Result<RecordBatch, String> {
 /// The input batch without any column named like a result field, plus the result columns.
 fn with_results(batch: &RecordBatch, results: RowResults<'_>) -> Result<RecordBatch, String> {
     let rows = batch.num_rows();
-    let latent = results.embedding.ncols();
     let mut fields: Vec<Arc<Field>> = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -140,11 +140,8 @@ fn with_results(batch: &RecordBatch, results: RowResults<'_>) -> Result<RecordBa
             columns.push(column.clone());
         }
     }
-    let item = Arc::new(Field::new("item", DataType::Float32, false));
-    let codes = Float32Array::from_iter_values(results.embedding.iter().copied());
-    let embedding =
-        FixedSizeListArray::try_new(item.clone(), latent as i32, Arc::new(codes), None).map_err(|e| e.to_string())?;
-    fields.push(Arc::new(Field::new("embedding", DataType::FixedSizeList(item, latent as i32), false)));
+    let embedding = fixed_size_list(results.embedding, None).map_err(|e| e.to_string())?;
+    fields.push(Arc::new(Field::new("embedding", embedding.data_type().clone(), false)));
     columns.push(Arc::new(embedding));
     fields.push(Arc::new(Field::new("score", DataType::Float64, true)));
     columns.push(Arc::new(Float64Array::from(results.scores[..rows].to_vec())));

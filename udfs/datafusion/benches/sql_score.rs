@@ -90,7 +90,8 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 let table = autoenc::io::table::read_table(&path).expect("read the bench file");
                 let column = table.column_by_name("features").expect("features column").clone();
-                let matrix = autoenc::io::table::list_matrix(&column, "features", Some(FEATURES)).expect("matrix");
+                let matrix =
+                    autoenc::io::arrow_matrix::list_matrix(&column, "features", Some(FEATURES)).expect("matrix");
                 black_box(model.score_parallel(matrix.view(), threads).expect("score"))
             })
         });

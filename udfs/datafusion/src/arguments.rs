@@ -5,7 +5,10 @@
 //!   file (e.g. what `ae_train` returns); without it the registry's default model is used. The first
 //!   argument's type decides: text is a name, binary is a model, anything else is already a feature.
 //! - `features` is one list column (`List`, `LargeList`, `FixedSizeList` of numbers), one struct of
-//!   numeric fields, or several numeric columns of any integer or float type, in the model's order.
+//!   numeric fields, or several numeric columns (any integer, float or decimal type, or a `NULL`
+//!   literal), in the model's order. What is numeric, and how columns become the feature matrix, is the
+//!   core's Arrow bridge (`autoenc::io::arrow_matrix`), shared with the CLI and the stream; what is left
+//!   here is SQL's own: the model argument, NULL results for unobserved rows, grouping rows by model.
 //! - NULL and NaN are the same thing in a row: a missing value. A row with no observed value (a null
 //!   list or struct, or every value NULL or NaN, in any mix) gives a NULL result in every function and
 //!   is skipped by `ae_train`, as SQL aggregates skip NULLs; a row with some observed values has the
@@ -16,8 +19,12 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float32Type};
+use arrow::datatypes::DataType;
 use autoenc::Autoencoder;
+pub(crate) use autoenc::io::arrow_matrix::is_numeric;
+use autoenc::io::arrow_matrix::{
+    columns_matrix, holds_no_value, is_list_of_numbers, is_struct_of_numbers, list_matrix, struct_matrix,
+};
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, internal_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs};
 use ndarray::Array2;
@@ -41,25 +48,6 @@ fn is_text(dt: &DataType) -> bool {
 
 fn is_binary(dt: &DataType) -> bool {
     matches!(dt, DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
-}
-
-pub(crate) fn is_numeric(dt: &DataType) -> bool {
-    dt.is_integer()
-        || dt.is_floating()
-        || matches!(dt, DataType::Decimal128(..) | DataType::Decimal256(..) | DataType::Null)
-}
-
-fn is_list_of_numbers(dt: &DataType) -> bool {
-    match dt {
-        DataType::List(f) | DataType::LargeList(f) => is_numeric(f.data_type()),
-        // A zero-width list holds no feature, and arrow repeats a zero-width literal to no rows at all.
-        DataType::FixedSizeList(f, width) => *width > 0 && is_numeric(f.data_type()),
-        _ => false,
-    }
-}
-
-fn is_struct_of_numbers(dt: &DataType) -> bool {
-    matches!(dt, DataType::Struct(fields) if !fields.is_empty() && fields.iter().all(|f| is_numeric(f.data_type())))
 }
 
 /// The model argument's kind and the index of the first feature argument.
@@ -117,68 +105,59 @@ pub(crate) struct Features {
     pub valid: Vec<bool>,
 }
 
-/// Builds the feature matrix for `expected` features from the evaluated feature arguments. Rows with
-/// no observed value are marked not valid whatever their form: the core cannot impute a row from
-/// nothing (its `AllMissing` error), and failing a whole query for one such row while a NULL row gives
-/// NULL would make NaN and NULL mean different things.
-pub(crate) fn features(function: &str, arrays: &[ArrayRef], expected: usize) -> Result<Features> {
-    let mut out = feature_rows(function, arrays, expected)?;
-    for (row, valid) in out.matrix.outer_iter().zip(out.valid.iter_mut()) {
-        if *valid && row.iter().all(|v| v.is_nan()) {
-            *valid = false;
-        }
-    }
-    Ok(out)
+/// Builds the feature matrix for `expected` features from the evaluated feature arguments (`names`
+/// are theirs, for errors; `argument N` where none is given), through the core's Arrow bridge. Rows with no observed value are marked not
+/// valid whatever their form: the core cannot impute a row from nothing (its `AllMissing` error), and
+/// failing a whole query for one such row while a NULL row gives NULL would make NaN and NULL mean
+/// different things.
+pub(crate) fn features(function: &str, names: &[String], arrays: &[ArrayRef], expected: usize) -> Result<Features> {
+    let matrix = feature_rows(function, names, arrays, expected)?;
+    // A NULL list or struct row is a row of NaN in the bridge's matrix, so this covers it too.
+    let valid = matrix.outer_iter().map(|row| row.iter().any(|v| !v.is_nan())).collect();
+    Ok(Features { matrix, valid })
 }
 
-fn feature_rows(function: &str, arrays: &[ArrayRef], expected: usize) -> Result<Features> {
+fn feature_rows(function: &str, names: &[String], arrays: &[ArrayRef], expected: usize) -> Result<Array2<f32>> {
     let rows = arrays.first().map_or(0, |a| a.len());
+    // DataFusion hands over arguments of one length; a mismatch would be a bug here, not bad data.
+    if arrays.iter().any(|a| a.len() != rows) {
+        return internal_err!("{function}: feature arguments of different lengths");
+    }
+    let in_function = |e: autoenc::AutoencError| DataFusionError::Execution(format!("{function}: {e}"));
+    // The bridge builds no matrix from NULL alone (its row count would rest on no buffer); here the
+    // engine gives the row count, and every such row is simply unobserved, so NULL.
+    let unobserved = || Array2::from_elem((rows, expected), f32::NAN);
     match arrays {
         [one] if is_list_of_numbers(one.data_type()) => {
-            let matrix = autoenc::io::table::list_matrix(one, "features", Some(expected))
-                .map_err(|e| DataFusionError::Execution(format!("{function}: {e}")))?;
-            Ok(Features { matrix, valid: (0..rows).map(|i| one.is_valid(i)).collect() })
+            if holds_no_value(one.data_type()) {
+                return Ok(unobserved());
+            }
+            list_matrix(one, "features", Some(expected)).map_err(in_function)
         }
         [one] if is_struct_of_numbers(one.data_type()) => {
-            let fields = one.as_struct();
-            if fields.num_columns() != expected {
-                return exec_err!(
-                    "{function}: wrong dimension: expected {expected} features, got {}",
-                    fields.num_columns()
-                );
+            let fields = one.as_struct().num_columns();
+            if fields != expected {
+                return exec_err!("{function}: wrong dimension: expected {expected} features, got {fields}");
             }
-            let mut out = columns_matrix(function, fields.columns(), expected)?;
-            for (i, valid) in out.valid.iter_mut().enumerate() {
-                *valid = one.is_valid(i);
+            if holds_no_value(one.data_type()) {
+                return Ok(unobserved());
             }
-            Ok(out)
+            struct_matrix(one, names.first().map_or("features", String::as_str)).map_err(in_function)
         }
-        many => columns_matrix(function, many, expected),
-    }
-}
-
-fn columns_matrix(function: &str, columns: &[ArrayRef], expected: usize) -> Result<Features> {
-    if columns.len() != expected {
-        return exec_err!("{function}: wrong dimension: expected {expected} features, got {}", columns.len());
-    }
-    let rows = columns.first().map_or(0, |a| a.len());
-    // DataFusion hands over columns of one length; a mismatch would index past a column's end below.
-    if columns.iter().any(|c| c.len() != rows) {
-        return internal_err!("{function}: feature columns of different lengths");
-    }
-    let mut matrix = Array2::from_elem((rows, expected), f32::NAN);
-    let mut valid = vec![false; rows];
-    for (j, column) in columns.iter().enumerate() {
-        let values = cast(column, &DataType::Float32)?;
-        let values = values.as_primitive::<Float32Type>();
-        for i in 0..rows {
-            if values.is_valid(i) {
-                matrix[(i, j)] = values.value(i);
-                valid[i] = true;
+        many => {
+            if many.len() != expected {
+                return exec_err!("{function}: wrong dimension: expected {expected} features, got {}", many.len());
             }
+            if many.iter().all(|a| holds_no_value(a.data_type())) {
+                return Ok(unobserved());
+            }
+            let names: Vec<String> = (0..many.len())
+                .map(|j| names.get(j).cloned().unwrap_or_else(|| format!("argument {}", j + 1)))
+                .collect();
+            let named: Vec<(&str, &ArrayRef)> = names.iter().map(String::as_str).zip(many).collect();
+            columns_matrix(&named).map_err(in_function)
         }
     }
-    Ok(Features { matrix, valid })
 }
 
 /// Runs `compute` for every non-NULL row, grouping rows by model, and returns one result per row
@@ -196,6 +175,7 @@ pub(crate) fn evaluate<T: Clone>(
     let rows = args.number_rows;
     let types: Vec<DataType> = args.args.iter().map(|a| a.data_type()).collect();
     let (source, first_feature) = model_source(&types, None);
+    let names: Vec<String> = args.arg_fields.iter().map(|f| f.name().clone()).collect();
     // Every argument as `rows` values: `values_to_arrays` would make one-value arrays when all the
     // arguments are literals, whatever `number_rows` says, and the loops below index up to `rows`.
     let arrays: Vec<ArrayRef> = args.args.iter().map(|a| a.to_array(rows)).collect::<Result<_>>()?;
@@ -255,7 +235,7 @@ pub(crate) fn evaluate<T: Clone>(
             });
             feature_arrays.pop();
         }
-        let features = features(function, &feature_arrays, expected)?;
+        let features = features(function, &names[first_feature..], &feature_arrays, expected)?;
         let wanted: Vec<usize> = members.into_iter().filter(|&i| features.valid[i]).collect();
         if wanted.is_empty() {
             continue;

@@ -239,7 +239,7 @@ impl Accumulator for TrainAccumulator {
             return Ok(()); // only NULL rows
         };
         self.set_width(width)?;
-        let rows = features("ae_train", arrays, width)?;
+        let rows = features("ae_train", &[], arrays, width)?;
         for (row, valid) in rows.matrix.outer_iter().zip(&rows.valid) {
             if *valid {
                 self.offer(row.as_slice().unwrap_or(&row.to_vec()));

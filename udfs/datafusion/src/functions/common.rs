@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, FixedSizeListArray, Float32Array, ListArray};
+use arrow::array::{ArrayRef, Float32Array, ListArray};
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::{DataType, FieldRef};
 use autoenc::Autoencoder;
+use autoenc::io::arrow_matrix::{fixed_size_list, float_item};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::{ColumnarValue, DocSection, Documentation, DocumentationBuilder, ScalarFunctionArgs};
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use crate::arguments::{ModelSource, check_feature_types, evaluate, exec, is_numeric, model_source, planned_model};
 use crate::registry::ModelRegistry;
@@ -102,34 +103,30 @@ pub(crate) fn plan_call(
 }
 
 /// Per-row f32 vectors (None = NULL row) as the planned list type: a fixed-size list when the width
-/// was known at planning, a variable list otherwise. Shared by ae_encode, ae_decode, ae_reconstruct.
+/// was known at planning (built by the core's Arrow bridge, as the CLI and the stream build theirs), a
+/// variable list otherwise. Shared by ae_encode, ae_decode, ae_reconstruct.
 fn rows_to_list(function: &str, return_type: &DataType, rows: &[Option<Vec<f32>>]) -> Result<ArrayRef> {
-    let item = float_item();
     let nulls = NullBuffer::from(rows.iter().map(Option::is_some).collect::<Vec<bool>>());
     Ok(match return_type {
         DataType::FixedSizeList(_, width) => {
             let w = *width as usize;
-            let mut values = Vec::with_capacity(rows.len() * w);
-            for row in rows {
+            // NULL rows stay zeros under the null buffer.
+            let mut matrix = Array2::zeros((rows.len(), w));
+            for (row, mut slot) in rows.iter().zip(matrix.outer_iter_mut()) {
                 match row {
-                    Some(r) if r.len() == w => values.extend_from_slice(r),
+                    Some(r) if r.len() == w => slot.assign(&ArrayView1::from(r.as_slice())),
                     Some(r) => return exec_err!("{function}: row of {} values for a {width}-wide result", r.len()),
-                    None => values.extend(std::iter::repeat_n(0.0, w)),
+                    None => {}
                 }
             }
-            Arc::new(FixedSizeListArray::try_new(item, *width, Arc::new(Float32Array::from(values)), Some(nulls))?)
+            Arc::new(fixed_size_list(matrix.view(), Some(nulls)).map_err(exec(function))?)
         }
         _ => {
             let offsets = OffsetBuffer::from_lengths(rows.iter().map(|r| r.as_ref().map_or(0, Vec::len)));
             let values: Vec<f32> = rows.iter().flatten().flatten().copied().collect();
-            Arc::new(ListArray::try_new(item, offsets, Arc::new(Float32Array::from(values)), Some(nulls))?)
+            Arc::new(ListArray::try_new(float_item(), offsets, Arc::new(Float32Array::from(values)), Some(nulls))?)
         }
     })
-}
-
-/// The element of the list results of `ae_encode`, `ae_decode` and `ae_reconstruct`.
-fn float_item() -> FieldRef {
-    Arc::new(Field::new("item", DataType::Float32, false))
 }
 
 /// The type of a per-row vector result: a fixed-size list of `width` f32 when the model is known at
