@@ -2,13 +2,12 @@
 
 use std::sync::LazyLock;
 
-use arrow::datatypes::DataType;
-use datafusion::common::Result;
-use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, ScalarFunctionArgs};
+use autoenc::Autoencoder;
+use datafusion::logical_expr::Documentation;
+use ndarray::{Array2, ArrayView2};
 
-use super::common::{plan_call, row_function_documentation, vector_type, vectors};
-use super::scalar::{AeFunction, AeScalarFunc};
-use crate::registry::ModelRegistry;
+use super::common::{RowToVector, row_function_documentation};
+use super::scalar::AeScalarFunc;
 
 /// `ae_reconstruct`: the reconstruction of each row in original units, as a fixed-size list of f32 of
 /// the model's feature count (a variable list for a binary model column); missing inputs come back
@@ -29,19 +28,15 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
-impl AeFunction for Reconstruct {
+impl RowToVector for Reconstruct {
     const NAME: &'static str = "ae_reconstruct";
     fn documentation() -> &'static Documentation {
         &DOCUMENTATION
     }
-    fn return_type() -> DataType {
-        vector_type(None)
+    fn output_width(model: &Autoencoder) -> usize {
+        model.n_features()
     }
-    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
-        let model = plan_call(Self::NAME, registry, args.arg_fields, args.scalar_arguments, false)?;
-        Ok(vector_type(model.map(|m| m.n_features())))
-    }
-    fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        vectors(Self::NAME, registry, args, |m| m.n_features(), |model, rows| model.reconstruct(rows))
+    fn compute(model: &Autoencoder, rows: ArrayView2<f32>) -> autoenc::Result<Array2<f32>> {
+        model.reconstruct(rows)
     }
 }

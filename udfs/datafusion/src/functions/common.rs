@@ -9,9 +9,12 @@ use arrow::datatypes::{DataType, FieldRef};
 use autoenc::Autoencoder;
 use autoenc::io::arrow_matrix::{fixed_size_list, float_item};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
-use datafusion::logical_expr::{ColumnarValue, DocSection, Documentation, DocumentationBuilder, ScalarFunctionArgs};
+use datafusion::logical_expr::{
+    ColumnarValue, DocSection, Documentation, DocumentationBuilder, ReturnFieldArgs, ScalarFunctionArgs,
+};
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
+use super::scalar::AeFunction;
 use crate::arguments::{ModelSource, check_feature_types, evaluate, exec, is_numeric, model_source, planned_model};
 use crate::registry::ModelRegistry;
 
@@ -154,4 +157,34 @@ pub(crate) fn vectors(
     })?;
     let array = rows_to_list(function, args.return_type(), &rows)?;
     Ok(ColumnarValue::Array(array))
+}
+
+/// A function that maps each row of features to a vector (`ae_encode`, `ae_reconstruct`): what differs
+/// between them is the model method and the width of its result; planning, evaluation and the list
+/// result are shared (the `AeFunction` implementation below).
+pub(crate) trait RowToVector: std::fmt::Debug + Send + Sync + 'static {
+    const NAME: &'static str;
+    fn documentation() -> &'static Documentation;
+    /// How many values the result of a row holds for `model`.
+    fn output_width(model: &Autoencoder) -> usize;
+    /// The model method, on a batch of rows.
+    fn compute(model: &Autoencoder, rows: ArrayView2<f32>) -> autoenc::Result<Array2<f32>>;
+}
+
+// The one planning and evaluation of every `RowToVector` function.
+impl<F: RowToVector> AeFunction for F {
+    const NAME: &'static str = <F as RowToVector>::NAME;
+    fn documentation() -> &'static Documentation {
+        <F as RowToVector>::documentation()
+    }
+    fn return_type() -> DataType {
+        vector_type(None)
+    }
+    fn plan(registry: &ModelRegistry, args: ReturnFieldArgs) -> Result<DataType> {
+        let model = plan_call(Self::NAME, registry, args.arg_fields, args.scalar_arguments, false)?;
+        Ok(vector_type(model.map(|m| F::output_width(&m))))
+    }
+    fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        vectors(Self::NAME, registry, args, |m| m.n_features(), F::compute)
+    }
 }
