@@ -2,7 +2,7 @@
 //! consumes the benchmark's input topic and produces every message unchanged to the output topic, with
 //! no parsing, no scoring and no waiting (offsets committed asynchronously per 1000 messages, one flush
 //! at the end). `benches/kafka/broker_ceiling.sh` runs it on a fresh broker and reports its CPU and the
-//! broker's: what moving a message through Kafka costs on this machine before any work is done on it,
+//! broker's: what moving a message through Kafka costs on the machine it runs on before any work is done on it,
 //! which bounds what any pipeline here can reach.
 //!
 //! Usage: `kafka_forward BOOTSTRAP N [EXTRA_BYTES]` (topics `in` and `out`, as the shared benchmark

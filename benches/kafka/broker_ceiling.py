@@ -1,4 +1,4 @@
-"""What the broker and the Kafka client allow on this machine, with no work per message: consume the
+"""What the broker and the Kafka client allow on the machine it runs on, with no work per message: consume the
 benchmark's topic in batches of 1000 with confluent-kafka (librdkafka, like autoenc) and either drop the
 messages (`--mode consume`), or produce each one unchanged to the output topic with an idempotent producer,
 either flushing and committing synchronously per batch (`--mode forward`: the reference consumer's loop,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The ceiling the broker and the Kafka client set on this machine, beside compare_kafka.sh: on a FRESH
+# The ceiling the broker and the Kafka client set on the machine it runs on, beside compare_kafka.sh: on a FRESH
 # in-memory tansu broker, the same 200,000 JSON messages of 64 floats, consumed with no work per message
 # (`consume`), forwarded unchanged with the reference consumer's loop (`forward`: produce, flush, commit
 # per batch of 1000, one batch at a time) and forwarded without waiting for round trips (`stream`), and
@@ -7,7 +7,7 @@
 # once with copies as long as autoenc's outputs (`rust-forward-padded`: EXTRA_BYTES longer, default 200,
 # the difference compare_kafka.sh prints for its run).
 # Each line adds the client's and the broker's CPU seconds over the run: with the CPU side of
-# `cargo bench --bench stream_batch` they give the CPU a message costs on this machine before and after
+# `cargo bench --bench stream_batch` they give the CPU a message costs on the machine it runs on before and after
 # the pipeline's own work, which bounds what any consumer here can reach on 2 cores.
 # Usage: benches/kafka/broker_ceiling.sh [N=200000]; Env: SHARED, KB_DIR as compare_kafka.sh, EXTRA_BYTES.
 set -euo pipefail

@@ -2,9 +2,9 @@
 //! 8 with AVX2) — such as the code layer `32 -> 8` of the reference network.
 //!
 //! `gemm` vectorises along the output row, so an 8-wide output fills half of each AVX-512 register
-//! and its kernel spends more time loading and storing accumulators than multiplying: measured here,
-//! the `8192 x 32 · 32 x 8` product ran at a quarter of the speed per flop of the `64 -> 32` one and
-//! took a quarter of an encode call. This kernel keeps each output row in one register and walks the
+//! and its kernel spends more time loading and storing accumulators than multiplying: in the
+//! throughput bench, the `8192 x 32 · 32 x 8` product ran at a quarter of the speed per flop of the
+//! `64 -> 32` one and took a quarter of an encode call. This kernel keeps each output row in one register and walks the
 //! inner dimension once: for every input value, one broadcast and one fused multiply-add against the
 //! matching (zero-padded) weight row, eight rows in flight so the adds do not wait on each other.
 //! On AVX-512 an output of at most 8 values takes two inner indices per multiply-add instead (see

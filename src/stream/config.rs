@@ -306,8 +306,8 @@ impl StreamConfig {
             // librdkafka stops fetching a partition while its local queue is over `queued.min.messages`
             // or `queued.max.messages.kbytes`, and then waits this long (default 1000 ms) before it
             // fetches again. A pipeline that reads a little slower than the broker delivers fills the
-            // queue, then idles a second at a time: measured here, 58k messages/s with the default and
-            // 68-84k with 10 ms across runs on the same broker. (A setting under [consumer] still wins.)
+            // queue, then idles a second at a time: in the Kafka benchmark (docs/speed.md), 58k messages/s
+            // with the default and 68-84k with 10 ms across runs on the same broker. (A setting under [consumer] still wins.)
             .set("fetch.queue.backoff.ms", "10");
         if self.delivery == Delivery::ExactlyOnce {
             config.set("isolation.level", "read_committed");
