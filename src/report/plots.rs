@@ -4,6 +4,7 @@
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
+use crate::anomaly::quantile_unsorted;
 use crate::error::{AutoencError, Result};
 use crate::model::training_report::TrainingReport;
 
@@ -111,9 +112,9 @@ fn shares(values: &[f64], top: f64, bins: usize) -> Vec<f64> {
 pub fn score_histogram(training: &[f64], data: Option<&[f64]>, threshold: f64) -> Result<String> {
     const BINS: usize = 60;
     let mut all: Vec<f64> = training.iter().chain(data.unwrap_or(&[])).copied().filter(|v| v.is_finite()).collect();
-    all.sort_by(f64::total_cmp);
-    // The x range ends past the threshold and at the 99.5th percentile: the far tail piles into the last bin.
-    let p995 = all.get(((all.len() as f64 * 0.995) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or(1.0);
+    // The x range ends past the threshold and at the 99.5th percentile (the one quantile rule, see
+    // `anomaly`): the far tail piles into the last bin.
+    let p995 = if all.is_empty() { 1.0 } else { quantile_unsorted(&mut all, 0.995) };
     let top = p995.max(threshold * 1.25).max(1e-9);
     let train_shares = shares(training, top, BINS);
     let data_shares = data.map(|d| shares(d, top, BINS));
