@@ -36,6 +36,7 @@ pub mod registry;
 
 use std::sync::Arc;
 
+use datafusion::catalog::TableFunctionImpl;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
@@ -55,11 +56,26 @@ pub fn scalar_functions(registry: Arc<ModelRegistry>) -> Vec<ScalarUDF> {
     ]
 }
 
-/// Adds every function to `ctx`.
+/// The training aggregate, `ae_train`.
+pub fn aggregate_functions() -> Vec<AggregateUDF> {
+    vec![AggregateUDF::from(functions::ae_train::AeTrainFunc::default())]
+}
+
+/// Every table function, with the name SQL calls it by, bound to `registry`.
+pub fn table_functions(registry: Arc<ModelRegistry>) -> Vec<(&'static str, Arc<dyn TableFunctionImpl>)> {
+    vec![(functions::ae_generate::NAME, Arc::new(functions::ae_generate::AeGenerateFunc::new(registry)))]
+}
+
+/// Adds every function to `ctx`: [`scalar_functions`], [`aggregate_functions`] and [`table_functions`].
+/// Hosts with their own registration (Python DataFusion, a Ballista cluster) take the three lists.
 pub fn register(ctx: &SessionContext, registry: Arc<ModelRegistry>) {
     for function in scalar_functions(registry.clone()) {
         ctx.register_udf(function);
     }
-    ctx.register_udaf(AggregateUDF::from(functions::ae_train::AeTrainFunc::default()));
-    ctx.register_udtf(functions::ae_generate::NAME, Arc::new(functions::ae_generate::AeGenerateFunc::new(registry)));
+    for function in aggregate_functions() {
+        ctx.register_udaf(function);
+    }
+    for (name, function) in table_functions(registry) {
+        ctx.register_udtf(name, function);
+    }
 }

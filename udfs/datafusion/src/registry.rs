@@ -42,8 +42,14 @@ impl ModelRegistry {
 
     /// Adds (or replaces) a model under `name`.
     pub fn register(&self, name: &str, model: Autoencoder) {
+        self.register_shared(name, Arc::new(model));
+    }
+
+    /// Adds (or replaces) a model under `name` that the caller keeps using too (a model object a Python
+    /// program holds), without a copy.
+    pub fn register_shared(&self, name: &str, model: Arc<Autoencoder>) {
         let mut models = self.models.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        models.insert(name.to_string(), Arc::new(model));
+        models.insert(name.to_string(), model);
     }
 
     /// Makes `name` the model used when a call names none.

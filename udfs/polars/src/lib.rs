@@ -23,24 +23,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! From Python, the `python` feature (enabled by the maturin build in `pyproject.toml`) adds the
-//! expression plugin `polars_autoenc`. Read [`features`] first for how columns become rows (the same
+//! From Python, the `autoenc` package (`udfs/python`) registers these operations as an expression
+//! plugin, `autoenc.polars`. Read [`features`] first for how columns become rows (the same
 //! rules as the SQL door: a null row gives a null result, NaN or null inside a row is a missing value,
 //! a wrong dimension is an error naming expected and got), then [`operation`] for what each function
 //! returns.
 
-// The Rust library has no unsafe code. The Python plugin's pyo3 and pyo3-polars macros expand to
-// unsafe FFI glue inside this crate, so the rule holds for the build without the `python` feature.
-#![cfg_attr(not(feature = "python"), forbid(unsafe_code))]
+#![forbid(unsafe_code)]
 
 mod blocks;
 pub mod expressions;
 pub mod features;
 pub mod operation;
 pub mod train;
-
-#[cfg(feature = "python")]
-mod python;
 
 pub use expressions::{decode, encode, explain, is_anomaly, percentile, reconstruct, score};
 pub use operation::Operation;

@@ -1,5 +1,5 @@
-//! The Rust side of Python's `polars_autoenc.Model`: a loaded model shared with the plugin calls by
-//! its bytes (see [`super::model_cache`]). The Python class adds `info()`, `report` and docs.
+//! The Rust side of Python's `autoenc.Model`: a loaded model shared with the Polars plugin calls by
+//! its bytes (see [`crate::polars::model_cache`]). The Python class adds `info()`, `report` and docs.
 
 use std::sync::Arc;
 
@@ -7,9 +7,9 @@ use autoenc::Autoencoder;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::errors::from_core;
+use crate::errors::from_core;
 
-#[pyclass(name = "_Model", module = "polars_autoenc._internal", frozen)]
+#[pyclass(name = "_Model", module = "autoenc._internal", frozen)]
 pub(crate) struct PyModel {
     pub(crate) inner: Arc<Autoencoder>,
     /// The model file's bytes, computed once: every expression built from this model carries them.

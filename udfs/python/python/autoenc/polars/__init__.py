@@ -5,7 +5,7 @@ features -- one Array/List column of numbers or several numeric columns, in the 
 order -- as column names or expressions::
 
     import polars as pl
-    import polars_autoenc as pae
+    import autoenc.polars as pae
 
     model = pae.train(df, features=["a", "b", "c"], epochs=20, seed=0)
     df.with_columns(
@@ -19,10 +19,11 @@ model. Wrong dimensions and non-numeric inputs raise ``polars.exceptions.Compute
 for lazy frames). The work runs in Rust without the GIL.
 """
 
-from polars_autoenc._functions import decode, encode, explain, is_anomaly, percentile, reconstruct, score
-from polars_autoenc._internal import __version__
-from polars_autoenc._model import Model, train
-from polars_autoenc import _namespace  # noqa: F401  (registers the `ae` expression namespace)
+from autoenc.polars._functions import decode, encode, explain, is_anomaly, percentile, reconstruct, score
+from autoenc._internal import __version__
+from autoenc._model import Model
+from autoenc.polars._train import train
+from autoenc.polars import _namespace  # noqa: F401  (registers the `ae` expression namespace)
 
 __all__ = [
     "Model",

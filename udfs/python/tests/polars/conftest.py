@@ -11,7 +11,7 @@ import random
 import polars as pl
 import pytest
 
-import polars_autoenc as pae
+import autoenc.polars as pae
 
 ROOT = pathlib.Path(__file__).resolve().parents[4]
 D = 4

@@ -9,7 +9,7 @@ import subprocess
 import polars as pl
 import pytest
 
-import polars_autoenc as pae
+import autoenc.polars as pae
 from conftest import ROOT, autoenc_binary
 
 ODDS = pathlib.Path(ROOT) / "tests" / "data" / "odds"

@@ -5,7 +5,7 @@ import math
 import polars as pl
 import pytest
 
-import polars_autoenc as pae
+import autoenc.polars as pae
 from conftest import D, FEATURES, assert_close
 
 

@@ -7,7 +7,7 @@ held in a Polars frame, three ways:
 - plugin, 64 columns: `pae.score(model, "f0", ..., "f63")` — the row-major matrix is assembled per call.
 Median of `--repeats` runs each; the target is plugin <= 1.3x core.
 
-    python udfs/polars/benches/score_1m.py [--rows 1000000] [--repeats 7]
+    python udfs/python/benches/score_1m.py [--rows 1000000] [--repeats 7]
 """
 
 import argparse
@@ -18,8 +18,8 @@ import time
 
 import polars as pl
 
-import polars_autoenc as pae
-from polars_autoenc._internal import _time_core_score
+import autoenc.polars as pae
+from autoenc._internal import _time_core_score
 
 
 def main() -> None:

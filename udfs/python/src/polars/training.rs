@@ -5,8 +5,8 @@ use autoenc::Autoencoder;
 use pyo3::prelude::*;
 use pyo3_polars::PyDataFrame;
 
-use super::errors::{compute_error, from_core};
-use super::model::PyModel;
+use crate::errors::{compute_error, from_core};
+use crate::model::PyModel;
 
 #[pyfunction]
 #[pyo3(signature = (df, features, params_json, progress=false))]
@@ -29,7 +29,7 @@ pub(crate) fn train(
                     eprintln!("train: epoch {}/{epochs} loss {:.6}", record.epoch, record.loss);
                 }
             };
-            crate::train::fit_frame(&df.0, &names, &params, &mut on_epoch)
+            autoenc_polars::fit_frame(&df.0, &names, &params, &mut on_epoch)
         })
         .map_err(|e| match e {
             polars::prelude::PolarsError::ComputeError(message) => compute_error(message),

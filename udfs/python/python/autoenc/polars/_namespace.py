@@ -1,7 +1,7 @@
 """The ``ae`` expression namespace: ``pl.col("features").ae.score(model)``.
 
 The expression is the first feature; more feature columns may follow (``pl.col("a").ae.score(model,
-"b", "c")``). Each method is the function of the same name in :mod:`polars_autoenc`.
+"b", "c")``). Each method is the function of the same name in :mod:`autoenc.polars`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from polars_autoenc import _functions as f
+from autoenc.polars import _functions as f
 
 if TYPE_CHECKING:
-    from polars_autoenc._functions import IntoExpr, ModelLike
+    from autoenc.polars._functions import IntoExpr, ModelLike
 
 
 @pl.api.register_expr_namespace("ae")

@@ -10,25 +10,26 @@ import polars as pl
 from polars.plugins import register_plugin_function
 
 if TYPE_CHECKING:
-    from polars_autoenc._model import Model
+    from autoenc._model import Model
 
     ModelLike = Union[str, "os.PathLike[str]", Model]
     IntoExpr = Union[str, pl.Expr]
 
-# The directory holding the compiled extension; Polars finds the shared library in it.
-_LIB = Path(__file__).parent
+# The `autoenc` package directory, which holds the compiled extension (`_internal`); Polars finds the
+# shared library in it.
+_LIB = Path(__file__).parent.parent
 
 
 def _model_kwargs(model: ModelLike) -> dict[str, Any]:
     """A path travels as text (the plugin caches the loaded file); a Model as its file bytes, so a
     lazy query keeps working when it is serialised or outlives the Model object."""
-    from polars_autoenc._model import Model
+    from autoenc._model import Model
 
     if isinstance(model, Model):
         return {"path": None, "bytes": model.to_bytes()}
     if isinstance(model, (str, os.PathLike)):
         return {"path": os.fspath(model), "bytes": None}
-    raise TypeError(f"model must be a path or a polars_autoenc.Model, got {type(model).__name__}")
+    raise TypeError(f"model must be a path or an autoenc.Model, got {type(model).__name__}")
 
 
 def _features(features: tuple[IntoExpr, ...]) -> list[pl.Expr]:

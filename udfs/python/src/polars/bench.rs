@@ -7,9 +7,9 @@ use std::time::Instant;
 use pyo3::prelude::*;
 use pyo3_polars::PySeries;
 
-use super::errors::compute_error;
-use super::model::PyModel;
-use crate::features::prepare;
+use crate::errors::compute_error;
+use crate::model::PyModel;
+use autoenc_polars::features::prepare;
 
 /// Seconds per call of `Autoencoder::score_parallel` over the rows of `column`, `repeats` times, with
 /// the thread count the plugin uses.

@@ -12,7 +12,7 @@ use pyo3_polars::derive::polars_expr;
 use serde::Deserialize;
 
 use super::model_cache;
-use crate::operation::Operation;
+use autoenc_polars::Operation;
 
 /// The keyword arguments every function takes: the model as a path or as model-file bytes (from a
 /// `Model`), and the options of `is_anomaly` and `explain`.

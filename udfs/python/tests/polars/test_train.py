@@ -7,7 +7,7 @@ import time
 import polars as pl
 import pytest
 
-import polars_autoenc as pae
+import autoenc.polars as pae
 from conftest import D, FEATURES, frame, rows
 
 
