@@ -160,6 +160,29 @@ fn feature_rows(function: &str, names: &[String], arrays: &[ArrayRef], expected:
     }
 }
 
+/// The value of an argument that planning checked to be a literal (a model name, a threshold, `k`).
+/// DataFusion passes a literal as a scalar; a host calling through datafusion-ffi (Python DataFusion)
+/// passes every argument as an array of `number_rows` copies, and the literal is then that array's one
+/// repeated value. `None` for an empty array, and for one whose values differ (a column).
+pub(crate) fn literal_argument(value: &ColumnarValue) -> Result<Option<ScalarValue>> {
+    let array = match value {
+        ColumnarValue::Scalar(scalar) => return Ok(Some(scalar.clone())),
+        ColumnarValue::Array(array) => array,
+    };
+    if array.is_empty() {
+        return Ok(None);
+    }
+    let first = array.slice(0, 1);
+    let repeated = match array.null_count() {
+        0 => arrow::compute::kernels::cmp::not_distinct(array, &arrow::array::Scalar::new(&first))?.true_count(),
+        nulls => nulls,
+    };
+    if repeated != array.len() {
+        return Ok(None);
+    }
+    Ok(Some(ScalarValue::try_from_array(&first, 0)?))
+}
+
 /// Runs `compute` for every non-NULL row, grouping rows by model, and returns one result per row
 /// (`None` for NULL rows). `width` is how many values a row holds for a model (its feature count, or
 /// its code size for `ae_decode`). `threshold_allowed` lets a trailing numeric literal be a threshold when the
@@ -173,6 +196,9 @@ pub(crate) fn evaluate<T: Clone>(
     compute: impl Fn(&Autoencoder, &Array2<f32>, Option<f64>) -> Result<Vec<T>>,
 ) -> Result<Vec<Option<T>>> {
     let rows = args.number_rows;
+    if rows == 0 {
+        return Ok(Vec::new());
+    }
     let types: Vec<DataType> = args.args.iter().map(|a| a.data_type()).collect();
     let (source, first_feature) = model_source(&types, None);
     let names: Vec<String> = args.arg_fields.iter().map(|f| f.name().clone()).collect();
@@ -189,10 +215,10 @@ pub(crate) fn evaluate<T: Clone>(
             (0..rows).collect(),
         )],
         ModelSource::Named(_) => {
-            let ColumnarValue::Scalar(value) = &args.args[0] else {
+            let Some(value) = literal_argument(&args.args[0])? else {
                 return exec_err!("{function}: the model name must be a literal");
             };
-            let name = match value {
+            let name = match &value {
                 ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => s,
                 _ => return exec_err!("{function}: the model name is NULL"),
             };
@@ -226,7 +252,7 @@ pub(crate) fn evaluate<T: Clone>(
             feature_arrays.len() > 1 || feature_arrays.first().is_some_and(|a| is_numeric(a.data_type()));
         let list_then_threshold = feature_arrays.len() == 2 && !is_numeric(feature_arrays[0].data_type());
         if threshold_allowed && ((numeric_columns && feature_arrays.len() == expected + 1) || list_then_threshold) {
-            let Some(ColumnarValue::Scalar(value)) = args.args.last() else {
+            let Some(value) = args.args.last().map(literal_argument).transpose()?.flatten() else {
                 return exec_err!("{function}: the threshold must be a literal");
             };
             threshold = Some(match value.cast_to(&DataType::Float64)? {
@@ -256,4 +282,31 @@ pub(crate) fn evaluate<T: Clone>(
 /// Turns a core error into an execution error naming the function.
 pub(crate) fn exec(function: &str) -> impl Fn(autoenc::AutoencError) -> DataFusionError + '_ {
     move |e| DataFusionError::Execution(format!("{function}: {e}"))
+}
+
+#[cfg(test)]
+mod literal_tests {
+    use arrow::array::{Int64Array, StringArray};
+
+    use super::*;
+
+    #[test]
+    fn a_literal_is_read_from_a_scalar_or_from_an_array_repeating_it() {
+        let name = ScalarValue::Utf8(Some("sensors".into()));
+        assert_eq!(literal_argument(&ColumnarValue::Scalar(name.clone())).unwrap(), Some(name.clone()));
+        let repeated = ColumnarValue::Array(Arc::new(StringArray::from(vec!["sensors"; 5])));
+        assert_eq!(literal_argument(&repeated).unwrap(), Some(name));
+        let nulls = ColumnarValue::Array(Arc::new(Int64Array::from(vec![None, None])));
+        assert_eq!(literal_argument(&nulls).unwrap(), Some(ScalarValue::Int64(None)));
+    }
+
+    #[test]
+    fn a_column_of_different_values_or_no_rows_is_not_a_literal() {
+        let column = ColumnarValue::Array(Arc::new(StringArray::from(vec!["a", "a", "b"])));
+        assert_eq!(literal_argument(&column).unwrap(), None);
+        let partly_null = ColumnarValue::Array(Arc::new(Int64Array::from(vec![Some(3), None])));
+        assert_eq!(literal_argument(&partly_null).unwrap(), None);
+        let empty = ColumnarValue::Array(Arc::new(Int64Array::from(Vec::<i64>::new())));
+        assert_eq!(literal_argument(&empty).unwrap(), None);
+    }
 }

@@ -11,7 +11,7 @@ use datafusion::logical_expr::{ColumnarValue, Documentation, ReturnFieldArgs, Sc
 
 use super::common::{plan_call, row_function_documentation};
 use super::scalar::{AeFunction, AeScalarFunc};
-use crate::arguments::{evaluate, exec};
+use crate::arguments::{evaluate, exec, literal_argument};
 use crate::registry::ModelRegistry;
 
 /// `ae_explain`: a list of `{feature, error}` for the k features with the largest squared reconstruction
@@ -72,10 +72,11 @@ impl AeFunction for Explain {
     }
     fn invoke(registry: &ModelRegistry, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let k = match args.args.pop() {
-            Some(ColumnarValue::Scalar(value)) => k_of(Some(&value)),
-            _ => None,
+            Some(value) => k_of(literal_argument(&value)?.as_ref()),
+            None => None,
         };
-        let Some(k) = k else {
+        // An empty batch carries no value of k to read (through datafusion-ffi every argument is an array).
+        let Some(k) = k.or((args.number_rows == 0).then_some(1)) else {
             return exec_err!("ae_explain: k must be a positive integer literal");
         };
         args.arg_fields.pop();

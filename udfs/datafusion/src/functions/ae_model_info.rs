@@ -13,7 +13,12 @@ use datafusion::logical_expr::{
 
 use super::common::{DOC_SECTION, MODEL_ARGUMENT};
 use super::scalar::{AeFunction, AeScalarFunc};
+use crate::arguments::literal_argument;
 use crate::registry::ModelRegistry;
+
+fn is_binary(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Binary | DataType::LargeBinary | DataType::BinaryView)
+}
 
 /// `ae_model_info`: params, architecture, feature names, threshold, score sketch size and training report
 /// of a model, as the JSON the model file holds.
@@ -81,22 +86,33 @@ impl AeFunction for ModelInfo {
     }
     fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let text: StringArray = match args.args.first() {
-            None => {
+        if rows == 0 {
+            return Ok(ColumnarValue::Array(Arc::new(StringArray::new_null(0))));
+        }
+        // A name arrives as a scalar, or (through datafusion-ffi) as an array repeating it.
+        let name = match args.args.first() {
+            Some(value) if !is_binary(&value.data_type()) => literal_argument(value)?,
+            _ => None,
+        };
+        let text: StringArray = match (args.args.first(), name) {
+            (None, _) => {
                 let model = registry.default_model().map_err(|e| DataFusionError::Execution(e.to_string()))?;
                 let json = info(&model)?;
                 (0..rows).map(|_| Some(json.clone())).collect()
             }
-            Some(ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))))
-            | Some(ColumnarValue::Scalar(ScalarValue::LargeUtf8(Some(name))))
-            | Some(ColumnarValue::Scalar(ScalarValue::Utf8View(Some(name)))) => {
-                let model = registry.get(name).map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            (
+                _,
+                Some(
+                    ScalarValue::Utf8(Some(name))
+                    | ScalarValue::LargeUtf8(Some(name))
+                    | ScalarValue::Utf8View(Some(name)),
+                ),
+            ) => {
+                let model = registry.get(&name).map_err(|e| DataFusionError::Execution(e.to_string()))?;
                 let json = info(&model)?;
                 (0..rows).map(|_| Some(json.clone())).collect()
             }
-            Some(value)
-                if matches!(value.data_type(), DataType::Binary | DataType::LargeBinary | DataType::BinaryView) =>
-            {
+            (Some(value), _) if is_binary(&value.data_type()) => {
                 let column = cast(&value.to_array(rows)?, &DataType::LargeBinary)?;
                 let column = column.as_binary::<i64>();
                 let mut out = Vec::with_capacity(rows);
@@ -111,7 +127,7 @@ impl AeFunction for ModelInfo {
                 }
                 out.into_iter().collect()
             }
-            Some(_) => return exec_err!("ae_model_info: the model name must be a non-NULL literal"),
+            (Some(_), _) => return exec_err!("ae_model_info: the model name must be a non-NULL literal"),
         };
         Ok(ColumnarValue::Array(Arc::new(text)))
     }

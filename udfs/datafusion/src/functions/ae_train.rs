@@ -10,14 +10,14 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{Array, ArrayRef, AsArray, Float32Array, ListArray};
+use arrow::array::{Array, ArrayRef, AsArray, Float32Array, ListArray, RecordBatch};
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, FieldRef, Float32Type, UInt64Type};
+use arrow::datatypes::{DataType, Field, FieldRef, Float32Type, Schema, UInt64Type};
 use autoenc::Autoencoder;
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::utils::format_state_name;
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Documentation, Signature, Volatility};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, ColumnarValue, Documentation, Signature, Volatility};
 use datafusion::physical_expr::expressions::Literal;
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -92,14 +92,30 @@ fn options_text(
         (Some(expr), Some(field))
             if matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) =>
         {
-            match expr.downcast_ref::<Literal>().map(|l| l.value()) {
+            match constant_value(expr.as_ref()) {
                 Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => {
-                    Ok(Some(s.clone()))
+                    Ok(Some(s))
                 }
                 _ => plan_err!("ae_train: options must be a string literal"),
             }
         }
         _ => Ok(None),
+    }
+}
+
+/// The value of a constant expression: a `Literal`, or an expression that evaluates to a scalar without
+/// reading any column. The second form is how a literal arrives when the aggregate runs in another
+/// engine's process (Python DataFusion through datafusion-ffi, which passes expressions as foreign
+/// objects that no downcast recognises); a column reference fails to evaluate on a batch without
+/// columns, so it is never taken for a constant.
+fn constant_value(expr: &dyn datafusion::physical_expr::PhysicalExpr) -> Option<ScalarValue> {
+    if let Some(literal) = expr.downcast_ref::<Literal>() {
+        return Some(literal.value().clone());
+    }
+    let no_columns = RecordBatch::new_empty(Arc::new(Schema::empty()));
+    match expr.evaluate(&no_columns) {
+        Ok(ColumnarValue::Scalar(value)) => Some(value),
+        _ => None,
     }
 }
 
@@ -335,5 +351,25 @@ impl Accumulator for TrainAccumulator {
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self) + self.rows.capacity() * std::mem::size_of::<f32>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::physical_expr::expressions::{CastExpr, Column};
+
+    use super::*;
+
+    #[test]
+    fn a_constant_is_recognised_with_or_without_a_literal_node() {
+        let text = ScalarValue::Utf8(Some(r#"{"epochs": 3}"#.into()));
+        let literal = Literal::new(text.clone());
+        assert_eq!(constant_value(&literal), Some(text.clone()));
+        // Not a `Literal` node, as a literal arrives from another engine, but constant all the same.
+        let wrapped = CastExpr::new(Arc::new(Literal::new(text.clone())), DataType::Utf8, None);
+        assert!((&wrapped as &dyn datafusion::physical_expr::PhysicalExpr).downcast_ref::<Literal>().is_none());
+        assert_eq!(constant_value(&wrapped), Some(text));
+        // A column is never a constant.
+        assert_eq!(constant_value(&Column::new("options", 0)), None);
     }
 }

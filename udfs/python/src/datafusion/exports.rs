@@ -5,7 +5,7 @@
 //! planning and execution; errors come back as DataFusion errors carrying autoenc's message.
 
 use std::ffi::CStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::catalog::TableFunctionImpl;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
@@ -13,8 +13,10 @@ use datafusion_ffi::proto::logical_extension_codec::FFI_LogicalExtensionCodec;
 use datafusion_ffi::udaf::FFI_AggregateUDF;
 use datafusion_ffi::udf::FFI_ScalarUDF;
 use datafusion_ffi::udtf::FFI_TableFunction;
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
+use tokio::runtime::{Handle, Runtime};
 
 /// A scalar function (`ae_score`, `ae_encode`, ...).
 #[pyclass(name = "_ScalarFunction", module = "autoenc._internal", frozen)]
@@ -92,9 +94,28 @@ impl TableFunctionExport {
         session: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let codec = logical_codec_of(session)?;
-        let function = FFI_TableFunction::new_with_ffi_codec(Arc::clone(&self.function), None, codec);
+        let runtime =
+            runtime().map_err(|e| PyRuntimeError::new_err(format!("{}: cannot start a runtime: {e}", self.name)))?;
+        let function = FFI_TableFunction::new_with_ffi_codec(Arc::clone(&self.function), Some(runtime), codec);
         PyCapsule::new_with_value(py, function, c"datafusion_table_function")
     }
+}
+
+/// The tokio runtime this library's tables execute on. Python DataFusion polls their streams from its
+/// own runtime, which belongs to its own copy of tokio and is invisible here; datafusion-ffi enters this
+/// one around every call into a plan or stream it was given with. Started on first use, kept for the
+/// process's life; one worker is enough, as the work itself runs on tokio's blocking threads.
+fn runtime() -> std::io::Result<Handle> {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    if let Some(runtime) = RUNTIME.get() {
+        return Ok(runtime.handle().clone());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("autoenc-datafusion")
+        .enable_all()
+        .build()?;
+    Ok(RUNTIME.get_or_init(|| runtime).handle().clone())
 }
 
 const LOGICAL_CODEC: &CStr = c"datafusion_logical_extension_codec";

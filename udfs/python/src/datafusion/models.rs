@@ -65,7 +65,10 @@ impl PyModelRegistry {
     }
 
     fn aggregate_functions(&self) -> Vec<AggregateFunctionExport> {
-        autoenc_datafusion::aggregate_functions().into_iter().map(|udaf| AggregateFunctionExport::new(Arc::new(udaf))).collect()
+        autoenc_datafusion::aggregate_functions()
+            .into_iter()
+            .map(|udaf| AggregateFunctionExport::new(Arc::new(udaf)))
+            .collect()
     }
 
     fn table_functions(&self) -> Vec<TableFunctionExport> {

@@ -18,9 +18,7 @@ from datafusion import SessionConfig, SessionContext
 
 import autoenc.datafusion
 
-ROOT = pathlib.Path(__file__).resolve().parents[4]
-CARDIO = ROOT / "tests" / "data" / "odds" / "cardio.csv"
-FEATURES = [f"f{j}" for j in range(21)]
+from cardio_sql import CARDIO, ROOT, table_ddl
 
 
 def _binary(variable: str, name: str) -> str:
@@ -67,13 +65,6 @@ def models_dir(workdir) -> pathlib.Path:
         check=True,
     )
     return directory
-
-
-def table_ddl(cardio_csv: pathlib.Path) -> str:
-    return (
-        f"CREATE EXTERNAL TABLE cardio STORED AS CSV LOCATION '{cardio_csv}' "
-        "OPTIONS ('format.has_header' 'true')"
-    )
 
 
 @pytest.fixture()

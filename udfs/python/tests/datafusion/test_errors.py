@@ -6,9 +6,7 @@ import pytest
 from datafusion import SessionContext
 
 import autoenc.datafusion
-from conftest import FEATURES
-
-COLUMNS = ", ".join(FEATURES)
+from cardio_sql import COLUMNS, FEATURES
 
 
 def fails(context, sql: str, *fragments: str) -> str:

@@ -9,9 +9,7 @@ import struct
 import pyarrow as pa
 
 import autoenc
-from conftest import FEATURES
-
-COLUMNS = ", ".join(FEATURES)
+from cardio_sql import COLUMNS, FEATURES
 
 # One query calling every scalar function, with the model named, given as the default and as bytes.
 EVERY_FUNCTION = f"""
@@ -22,7 +20,7 @@ SELECT id,
        ae_score('cardio', {COLUMNS}) AS score,
        ae_percentile('cardio', {COLUMNS}) AS percentile,
        ae_is_anomaly('cardio', {COLUMNS}) AS flagged,
-       ae_explain('cardio', {COLUMNS}) AS explained,
+       ae_explain('cardio', {COLUMNS}, 3) AS explained,
        ae_model_info('cardio') AS info
 FROM cardio ORDER BY id
 """
@@ -86,7 +84,7 @@ def test_register_with_a_default_model(cardio_csv, models_dir):
     from datafusion import SessionContext
 
     import autoenc.datafusion
-    from conftest import table_ddl
+    from cardio_sql import table_ddl
 
     context = SessionContext()
     autoenc.datafusion.register(context, models=models_dir, default="cardio")

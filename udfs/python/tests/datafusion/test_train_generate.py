@@ -4,9 +4,7 @@ DataFusion, compared with the `autoenc-sql` shell."""
 from __future__ import annotations
 
 import autoenc
-from conftest import FEATURES
-
-COLUMNS = ", ".join(FEATURES)
+from cardio_sql import COLUMNS, FEATURES
 # No timings in the training report, so two trainings on the same rows give the same file.
 OPTIONS = '{"epochs": 4, "seed": 5, "record_timings": false}'
 TRAIN_BY_LABEL = f"SELECT label, ae_train({COLUMNS}, '{OPTIONS}') AS model FROM cardio GROUP BY label ORDER BY label"
@@ -22,7 +20,7 @@ def test_ae_train_group_by_gives_the_shells_models(ctx, shell):
         model = autoenc.Model.from_bytes(row["model"])
         assert model.n_features == 21
         assert model.feature_names == FEATURES
-        assert model.info()["report"]["rows"] == rows_in_group
+        assert model.info()["extra"]["rows_seen"] == rows_in_group
 
 
 def test_a_model_trained_in_sql_scores_by_name_and_as_bytes(ctx):
