@@ -6,7 +6,7 @@ import pytest
 from datafusion import SessionContext
 
 import autoenc.datafusion
-from cardio_sql import COLUMNS, FEATURES
+from cardio_sql import COLUMNS
 
 
 def fails(context, sql: str, *fragments: str) -> str:

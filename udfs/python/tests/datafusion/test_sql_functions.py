@@ -9,7 +9,7 @@ import struct
 import pyarrow as pa
 
 import autoenc
-from cardio_sql import COLUMNS, FEATURES
+from cardio_sql import COLUMNS
 
 # One query calling every scalar function, with the model named, given as the default and as bytes.
 EVERY_FUNCTION = f"""

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 import autoenc.polars as pae
-from conftest import ROOT, autoenc_binary
+from frames import ROOT, autoenc_binary
 
 ODDS = pathlib.Path(ROOT) / "tests" / "data" / "odds"
 

@@ -6,7 +6,7 @@ import polars as pl
 import pytest
 
 import autoenc.polars as pae
-from conftest import D, FEATURES, assert_close
+from frames import D, FEATURES, assert_close
 
 
 def column_form():

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 import autoenc.polars as pae
-from conftest import D, FEATURES, frame, rows
+from frames import D, FEATURES, frame, rows
 
 
 def test_eager_lazy_columns_and_array_train_the_same_model(df):
