@@ -7,13 +7,14 @@
 
 use std::sync::Arc;
 
-use autoenc_datafusion::ModelRegistry;
 use autoenc_datafusion::functions::ae_generate;
+use autoenc_datafusion::{ModelRegistry, register};
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use datafusion::common::Result;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::functions::{LocalOnlyGenerate, session_state};
+use crate::functions::LocalOnlyGenerate;
 
 /// A session on the cluster whose scheduler listens at `url` (`df://host:50050`), with every autoenc
 /// function registered and files queryable by path. `models` resolves model names while planning; the
@@ -22,8 +23,11 @@ use crate::functions::{LocalOnlyGenerate, session_state};
 /// Connecting is lazy: an unreachable scheduler is reported by the first query.
 pub async fn cluster_context(url: &str, models: Arc<ModelRegistry>) -> Result<SessionContext> {
     let config = SessionConfig::new_with_ballista().with_information_schema(true);
-    let state = session_state(config, &models)?;
+    let state = SessionStateBuilder::new().with_config(config).with_default_features().build();
+    // Registered after the upgrade to a Ballista session, which resets the function lists to
+    // Ballista's own.
     let ctx = SessionContext::remote_with_state(url, state).await?.enable_url_table();
+    register(&ctx, models);
     ctx.register_udtf(ae_generate::NAME, Arc::new(LocalOnlyGenerate));
     Ok(ctx)
 }

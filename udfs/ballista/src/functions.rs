@@ -45,7 +45,7 @@ fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
 }
 
 /// Ballista's default session (its optimizer rules and functions) with the autoenc functions added: the
-/// session builder of the scheduler and the base of the client's session.
+/// session builder of the scheduler.
 pub fn session_state(config: SessionConfig, models: &Arc<ModelRegistry>) -> Result<SessionState> {
     let mut state = ballista_core::utils::default_session_builder(config)?;
     for function in scalar_functions(models) {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use autoenc_datafusion::{ModelRegistry, register};
-use datafusion::catalog::MemTable;
+use datafusion::datasource::MemTable;
 use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionContext;

@@ -79,6 +79,7 @@ async fn start_cluster(models: &Path, work: &Path) -> u16 {
             ..Default::default()
         };
         let health = format!("127.0.0.1:{}", free_port());
+        let registry = registry.clone();
         tokio::spawn(async move { autoenc_ballista::executor::run(executor, &health, registry).await });
     }
     port
@@ -123,7 +124,7 @@ async fn the_shell_on_a_cluster_prints_what_it_prints_locally_and_copies_to_the_
     let port = start_cluster(&dir.path().join("models"), &dir.path().join("work")).await;
     let cluster = format!("df://127.0.0.1:{port}");
     let query = "SELECT count(*) AS n, sum(CAST(ae_is_anomaly('sensors', s0, s1, s2, s3) AS INT)) AS flagged, \
-                 max(ae_score('sensors', s0, s1, s2, s3)) AS top FROM 'rows.csv'";
+                 max(ae_score('sensors', s0, s1, s2, s3)) AS top FROM 'rows.csv' AS r";
 
     // -c: the same CSV text as a local run (scores equal bit for bit, printed in full).
     let local = shell(dir.path(), args(&["--format", "csv", "-c", query]), None).await;
@@ -137,8 +138,8 @@ async fn the_shell_on_a_cluster_prints_what_it_prints_locally_and_copies_to_the_
     // through the cluster.
     std::fs::write(
         dir.path().join("session.sql"),
-        "COPY (SELECT s0, ae_score('sensors', s0, s1, s2, s3) AS score FROM 'rows.csv') TO 'scored.parquet';\n\
-         SELECT count(*) AS n, bool_and(score >= 0) AS ok FROM 'scored.parquet';\n",
+        "COPY (SELECT s0, ae_score('sensors', s0, s1, s2, s3) AS score FROM 'rows.csv' AS r) TO 'scored.parquet';\n\
+         SELECT count(*) AS n, bool_and(score >= 0) AS ok FROM 'scored.parquet' AS s;\n",
     )
     .expect("script");
     let out = shell(dir.path(), args(&["--cluster", &cluster, "--format", "csv", "-f", "session.sql"]), None).await;
@@ -152,7 +153,7 @@ async fn the_shell_on_a_cluster_prints_what_it_prints_locally_and_copies_to_the_
     assert!(text(&out.stdout).contains("x\n42\n"), "{}", text(&out.stdout));
 
     // An error on the cluster: the autoenc message, exit status 1.
-    let bad = "SELECT ae_score('nope', s0, s1, s2, s3) FROM 'rows.csv'";
+    let bad = "SELECT ae_score('nope', s0, s1, s2, s3) FROM 'rows.csv' AS r";
     let out = shell(dir.path(), args(&["--cluster", &cluster, "-c", bad]), None).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("unknown model 'nope'"), "{}", text(&out.stderr));
