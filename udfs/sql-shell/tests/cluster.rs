@@ -53,10 +53,12 @@ fn fixture() -> tempfile::TempDir {
 async fn start_cluster(models: &Path, work: &Path) -> u16 {
     let registry = Arc::new(ModelRegistry::with_directory(models));
     let port = free_port();
-    let mut scheduler = SchedulerConfig::default();
-    scheduler.bind_host = "127.0.0.1".into();
-    scheduler.external_host = "127.0.0.1".into();
-    scheduler.bind_port = port;
+    let scheduler = SchedulerConfig {
+        bind_host: "127.0.0.1".into(),
+        external_host: "127.0.0.1".into(),
+        bind_port: port,
+        ..Default::default()
+    };
     tokio::spawn(autoenc_ballista::scheduler::run(scheduler, registry.clone()));
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
