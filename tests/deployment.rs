@@ -358,3 +358,129 @@ fn compose_grafana_provisions_the_dashboard_on_that_prometheus() {
         Some(Path::new(path).join("autoenc.json"))
     );
 }
+
+const CLUSTER_NODES: [&str; 3] = ["ballista-scheduler", "ballista-executor-1", "ballista-executor-2"];
+const CLUSTER_EXECUTORS: [&str; 2] = ["ballista-executor-1", "ballista-executor-2"];
+
+/// The value following `flag` in a command.
+fn flag_value(tokens: &[String], flag: &str) -> Option<String> {
+    tokens.windows(2).find(|pair| pair[0] == flag).map(|pair| pair[1].clone())
+}
+
+#[test]
+fn compose_cluster_runs_autoenc_ballista_built_from_the_dockerfile_cluster_stage() {
+    let compose = compose();
+    let dockerfile = std::fs::read_to_string(repo_file("Dockerfile")).expect("Dockerfile");
+    let lines: Vec<&str> = dockerfile.lines().map(str::trim).collect();
+    let stage = lines
+        .iter()
+        .position(|line| line.starts_with("FROM ") && line.ends_with(" AS cluster"))
+        .expect("the Dockerfile has a `cluster` stage");
+    let next_stage =
+        lines[stage + 1..].iter().position(|line| line.starts_with("FROM ")).map_or(lines.len(), |i| stage + 1 + i);
+    let cluster_stage = &lines[stage..next_stage];
+    assert!(cluster_stage.contains(&r#"ENTRYPOINT ["autoenc-ballista"]"#), "the cluster image runs autoenc-ballista");
+    assert!(
+        cluster_stage.iter().any(|line| line.contains("/usr/local/bin/") && line.contains("autoenc-sql")),
+        "and ships autoenc-sql"
+    );
+    // A plain `docker build .` still makes the `autoenc` image the stream services use.
+    let last = lines.iter().rev().find(|line| line.starts_with("FROM ")).expect("a stage");
+    assert!(last.ends_with(" AS runtime"), "the last stage is the autoenc runtime image: {last}");
+
+    for name in CLUSTER_NODES.iter().chain(["sql"].iter()) {
+        let node = service(&compose, name);
+        assert_eq!(node["build"]["target"].as_str(), Some("cluster"), "{name} builds the cluster target");
+        assert_eq!(node["build"]["context"].as_str(), Some("."), "{name} builds this repository");
+    }
+    assert_eq!(
+        tokens(service(&compose, "ballista-scheduler").get("command")).first().map(String::as_str),
+        Some("scheduler")
+    );
+    for name in CLUSTER_EXECUTORS {
+        assert_eq!(
+            tokens(service(&compose, name).get("command")).first().map(String::as_str),
+            Some("executor"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn compose_executors_and_the_shell_reach_the_scheduler() {
+    let compose = compose();
+    let scheduler = service(&compose, "ballista-scheduler");
+    let scheduler_command = tokens(scheduler.get("command"));
+    let port = flag_value(&scheduler_command, "--bind-port").expect("the scheduler names its port");
+    assert_eq!(port, "50050", "Ballista's usual scheduler port");
+    assert!(has_flag(&scheduler_command, "--bind-host", "0.0.0.0"), "the scheduler listens beyond its container");
+    let published = tokens(scheduler.get("ports"));
+    assert!(published.contains(&format!("{port}:{port}")), "the scheduler's port is published: {published:?}");
+
+    let mut external_hosts = Vec::new();
+    for name in CLUSTER_EXECUTORS {
+        let command = tokens(service(&compose, name).get("command"));
+        assert!(
+            has_flag(&command, "--scheduler-host", "ballista-scheduler"),
+            "{name} connects to the scheduler service"
+        );
+        assert!(has_flag(&command, "--scheduler-port", &port), "{name} connects to the scheduler's port");
+        assert!(has_flag(&command, "--bind-host", "0.0.0.0"), "{name} listens beyond its container");
+        // Results and shuffle data are fetched from the executor at the host it advertises: its own name.
+        assert!(has_flag(&command, "--external-host", name), "{name} advertises its service name");
+        assert_eq!(depends_on(service(&compose, name), "service_started"), ["ballista-scheduler"], "{name}");
+        external_hosts.push(flag_value(&command, "--external-host"));
+    }
+    external_hosts.dedup();
+    assert_eq!(external_hosts.len(), CLUSTER_EXECUTORS.len(), "two distinct executors");
+
+    let shell = tokens(service(&compose, "sql").get("entrypoint"));
+    assert_eq!(shell.first().map(String::as_str), Some("autoenc-sql"));
+    assert!(
+        has_flag(&shell, "--cluster", &format!("df://ballista-scheduler:{port}")),
+        "the shell queries the cluster: {shell:?}"
+    );
+}
+
+#[test]
+fn compose_every_cluster_node_reads_the_trained_models_and_the_same_data() {
+    let compose = compose();
+    // The models volume is the one the trainer writes.
+    let trainer_out = flag_value(&tokens(service(&compose, "trainer").get("command")), "--out").expect("trainer --out");
+    let trainer_models = volumes(service(&compose, "trainer"));
+    let (models_volume, models_dir) = trainer_models
+        .iter()
+        .find(|(_, target)| trainer_out.starts_with(&format!("{target}/")))
+        .expect("the trainer writes its model into a volume")
+        .clone();
+
+    let mut data_mounts = Vec::new();
+    for name in CLUSTER_NODES.iter().chain(["sql"].iter()) {
+        let node = service(&compose, name);
+        let command = tokens(node.get("command").or(node.get("entrypoint")));
+        let models = flag_value(&command, "--models").unwrap_or_else(|| panic!("{name} has --models"));
+        let mounts = volumes(node);
+        assert!(
+            mounts.contains(&(models_volume.clone(), models.clone())),
+            "{name} reads the trainer's `{models_volume}` volume at its --models {models}: {mounts:?}"
+        );
+        assert_eq!(models, models_dir, "{name}: model names resolve to the same files on every node");
+        data_mounts.push(
+            mounts
+                .into_iter()
+                .find(|(source, _)| source == "cluster-data")
+                .unwrap_or_else(|| panic!("{name} mounts cluster-data")),
+        );
+    }
+    data_mounts.dedup();
+    assert_eq!(
+        data_mounts.len(),
+        1,
+        "one data volume at one path on every node, so file paths mean the same: {data_mounts:?}"
+    );
+    let declared = compose.get("volumes").and_then(Value::as_mapping).expect("top-level volumes");
+    assert!(
+        declared.contains_key("cluster-data") && declared.contains_key(models_volume.as_str()),
+        "the volumes are declared"
+    );
+}

@@ -4,6 +4,7 @@
 //! autoenc-sql --models models/                      # interactive prompt, history in the cache directory
 //! autoenc-sql --models models/ -c "SELECT ae_score('sensors', features) FROM 'readings.parquet'"
 //! autoenc-sql --models models/ -f session.sql       # a script, statements separated by ';'
+//! autoenc-sql --cluster df://localhost:50050 --models models/   # queries run on a Ballista cluster
 //! ```
 //!
 //! Files are tables by path (`SELECT * FROM 'data.parquet'`, `.csv` with a header row), and `COPY (...) TO
@@ -30,6 +31,10 @@ struct Args {
     /// Directory of model files: `<DIR>/<name>.ae` is the model `name` in SQL.
     #[arg(long, value_name = "DIR")]
     models: Option<PathBuf>,
+    /// Run queries on the Ballista cluster whose scheduler is at this URL (`df://HOST:50050`), started
+    /// with `autoenc-ballista`; `--models` should name the same model files the nodes read.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
     /// Model used by calls that name none (`ae_score(features)`).
     #[arg(long, value_name = "NAME")]
     default_model: Option<String>,
@@ -61,7 +66,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> ExitCode {
-    let session = match Session::new(args.models.as_deref(), args.default_model.as_deref(), args.format) {
+    let session = match &args.cluster {
+        Some(url) => Session::cluster(url, args.models.as_deref(), args.default_model.as_deref(), args.format).await,
+        None => Session::new(args.models.as_deref(), args.default_model.as_deref(), args.format),
+    };
+    let session = match session {
         Ok(session) => session,
         Err(e) => {
             eprintln!("error: {e}");
