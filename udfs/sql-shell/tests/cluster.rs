@@ -3,10 +3,9 @@
 //! `autoenc-ballista` library, on 127.0.0.1 and free ports). `-c`, `-f`, piped prompt input and
 //! `COPY ... TO` give what they give locally; `COPY` writes where the shell runs.
 
-use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,8 +16,6 @@ use ballista_scheduler::config::SchedulerConfig;
 mod common;
 
 use common::fixture;
-
-const SHELL: &str = env!("CARGO_BIN_EXE_autoenc-sql");
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("address").port()
@@ -66,26 +63,7 @@ async fn start_cluster(models: &Path, work: &Path) -> u16 {
 /// Runs the shell in `dir` on a blocking thread (the cluster needs this runtime meanwhile).
 async fn shell(dir: &Path, args: Vec<String>, stdin: Option<&str>) -> Output {
     let (dir, stdin) = (dir.to_path_buf(), stdin.map(str::to_string));
-    tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(SHELL)
-            .current_dir(&dir)
-            .arg("--models")
-            .arg(dir.join("models"))
-            .args(&args)
-            .env("AUTOENC_SQL_HISTORY", dir.join("history"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("autoenc-sql starts");
-        if let Some(text) = stdin {
-            child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
-        }
-        drop(child.stdin.take());
-        child.wait_with_output().expect("autoenc-sql ends")
-    })
-    .await
-    .expect("the shell thread")
+    tokio::task::spawn_blocking(move || common::shell(&dir, &args, stdin.as_deref())).await.expect("the shell thread")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -2,36 +2,15 @@
 //! files queried by path, and errors (clear message, non-zero exit, no panic).
 
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+
+use std::process::{Command, Stdio};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Float64Type;
 
 mod common;
 
-use common::fixture;
-
-const SHELL: &str = env!("CARGO_BIN_EXE_autoenc-sql");
-
-fn shell(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(SHELL)
-        .current_dir(dir)
-        .arg("--models")
-        .arg(dir.join("models"))
-        .args(args)
-        .env("AUTOENC_SQL_HISTORY", dir.join("history"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("autoenc-sql starts");
-    if let Some(text) = stdin {
-        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("autoenc-sql ends")
-}
+use common::{SHELL, fixture, shell};
 
 /// Ends a shell that a test gave up on, and reaps it.
 fn stop(child: &mut std::process::Child) {

@@ -1,10 +1,16 @@
-//! What the shell's test files share: a model directory with a small trained model and rows to score.
+//! What the shell's test files share: a model directory with a small trained model and rows to score,
+//! and running the shell binary in it.
 
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
 use arrow::array::{Float64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use autoenc::Autoencoder;
+
+pub const SHELL: &str = env!("CARGO_BIN_EXE_autoenc-sql");
 
 /// A model directory with `sensors.ae` (features s0..s3) and `rows.csv`, 300 rows to score.
 pub fn fixture() -> tempfile::TempDir {
@@ -29,4 +35,24 @@ pub fn fixture() -> tempfile::TempDir {
     let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(file);
     writer.write(&batch).expect("write csv");
     dir
+}
+
+/// Runs `autoenc-sql --models <dir>/models ARGS` in `dir`, with `stdin` piped in, to its end.
+pub fn shell<S: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[S], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(SHELL)
+        .current_dir(dir)
+        .arg("--models")
+        .arg(dir.join("models"))
+        .args(args)
+        .env("AUTOENC_SQL_HISTORY", dir.join("history"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("autoenc-sql starts");
+    if let Some(text) = stdin {
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("autoenc-sql ends")
 }
