@@ -57,6 +57,11 @@ pub enum AutoencError {
         "binary cross-entropy needs scaled data in [0, 1]; feature '{feature}' has {value} at row {row} (use scaling minmax)"
     )]
     BceOutOfRange { feature: String, row: usize, value: f32 },
+    #[error(
+        "binary cross-entropy is for numeric features in [0, 1]; feature '{feature}' is categorical (its \
+         values are reconstructed with a softmax and cross-entropy of their own): use the mse loss"
+    )]
+    CategoricalWithBce { feature: String },
 
     // ---- data ----
     #[error("empty input: there are no rows")]
@@ -82,6 +87,28 @@ pub enum AutoencError {
     UnknownColumn { name: String, available: String },
     #[error("column '{name}' is not numeric (type {dtype})")]
     NonNumericColumn { name: String, dtype: String },
+    #[error(
+        "column '{feature}' has more than {max} distinct values: that is an identifier or free text, not a \
+         category; leave it out of the features (--exclude)"
+    )]
+    TooManyCategories { feature: String, max: usize },
+    #[error(
+        "row {row}, feature '{feature}': {value} is not a category code (a whole number from 0 to {}); \
+         pass the column's text and let the model's vocabulary code it",
+        codes - 1
+    )]
+    InvalidCategoryCode { row: usize, feature: String, value: f64, codes: usize },
+    #[error(
+        "column '{name}' is a date or time column ({dtype}); autoenc does not take time columns as features: \
+         leave it out (--exclude {name}), or turn it into numbers first (hour of day, day of week, seconds \
+         since an event)"
+    )]
+    TimeColumn { name: String, dtype: String },
+    #[error(
+        "this model has categorical features ({features}), and {door} takes numeric features only: score it with \
+         the autoenc command line or the Rust library"
+    )]
+    CategoriesNotSupported { door: &'static str, features: String },
     #[error("{0}")]
     InvalidInput(String),
     #[error("this is not a variational model, it cannot generate rows (variant: {0})")]

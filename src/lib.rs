@@ -36,14 +36,16 @@ pub mod report;
 #[cfg(feature = "stream")]
 pub mod stream;
 pub mod synthetic;
+pub mod synthetic_devices;
 pub mod train;
 
 pub use anomaly::{ScoreSketch, Threshold, ThresholdRule};
 pub use blocks::CHUNK_ROWS;
 pub use error::{AutoencError, Result};
 pub use model::activation::Activation;
-pub use model::autoencoder::{Autoencoder, Contribution, ScoreDetails};
+pub use model::autoencoder::{Autoencoder, CategoryMismatch, Contribution, ScoreDetails};
 pub use model::dense::Init;
+pub use model::features::{Category, CategoryCounts, FeatureKind, FeatureLayout, Vocabulary};
 pub use model::params::{
     AutoencoderParams, AutoencoderValidParams, EarlyStopping, LatentSize, Loss, Noise, OptimizerKind, Scaling,
     Sparsity, Variant,

@@ -35,3 +35,12 @@ pub const MAX_GENERATED_CELLS: u64 = 1 << 28;
 
 /// Rows generated per block by the CLI and SQL.
 pub const GENERATE_BLOCK_ROWS: usize = 8192;
+
+/// The most values a categorical feature's vocabulary may keep (`max_categories`); the rest of its
+/// values share the "other" code.
+pub const MAX_CATEGORIES: usize = 4096;
+
+/// The most distinct values counted in one categorical column while its vocabulary is learned. A
+/// column with more is an identifier or free text, not a category, and is refused with a message
+/// naming it rather than counted in memory without bound.
+pub const MAX_DISTINCT_VALUES: usize = 100_000;

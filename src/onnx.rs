@@ -20,6 +20,10 @@
 //! the graph gives an infinite (or NaN) score. Check inputs before the graph if that matters.
 //! Generation from the prior is not exported.
 //!
+//! A model with categorical features is refused with a message: its graph would need the vocabulary
+//! lookup (string to code), the one-hot blocks and a softmax per block, which this export does not
+//! write. Such a model runs in autoenc's doors.
+//!
 //! The graph is plain opset-17 operators (MatMul, Add, activations, ReduceMean, ...), written with the
 //! protobuf types generated from the official `onnx.proto` (crate `onnx-protobuf`).
 
@@ -55,6 +59,14 @@ pub fn export(model: &Autoencoder) -> Result<Vec<u8>> {
 
 /// The model as an ONNX `ModelProto`.
 pub fn model_proto(model: &Autoencoder) -> Result<ModelProto> {
+    if let Some(j) = model.feature_kinds().iter().position(|k| k.vocabulary().is_some()) {
+        return Err(AutoencError::InvalidInput(format!(
+            "ONNX export takes numeric features only; feature '{}' is categorical (the graph would need its \
+             vocabulary lookup, one-hot inputs and softmax outputs): score this model with autoenc's CLI, SQL, \
+             Polars or stream instead",
+            model.feature_names()[j]
+        )));
+    }
     check_finite(model)?;
     let mut graph = GraphBuilder::default();
     let d = model.n_features();

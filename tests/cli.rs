@@ -30,7 +30,8 @@ fn fails(args: &[&str]) -> String {
     stderr
 }
 
-/// A CSV of sensor rows with a label column (anomalies injected after row 300) and a text column.
+/// A CSV of sensor rows with a label column (anomalies injected after row 300) and a text column
+/// (`site`, one value: a categorical feature unless excluded).
 fn sensor_csv(dir: &Path, rows: usize) -> PathBuf {
     let data = autoenc::synthetic::sensor_stream(rows, 5, 300, 0.05, 3);
     let mut text = String::from("s0,s1,s2,s3,s4,label,site\n");
@@ -52,7 +53,8 @@ fn train_score_encode_reconstruct_inspect_eval() {
     let dir = tempfile::tempdir().unwrap();
     let csv = sensor_csv(dir.path(), 1200);
     let model = dir.path().join("m.ae");
-    let printed = ok(&["train", p(&csv), "--exclude", "label", "--out", p(&model), "--epochs", "25", "--latent", "2"]);
+    let printed =
+        ok(&["train", p(&csv), "--exclude", "label,site", "--out", p(&model), "--epochs", "25", "--latent", "2"]);
     assert!(printed.contains("trained denoising (5 -> "), "{printed}");
 
     // score: the file's scores are the library's scores for the same rows.
@@ -104,7 +106,7 @@ fn train_score_encode_reconstruct_inspect_eval() {
 
     // Warm start adds epochs to the report.
     let warmer = dir.path().join("warm.ae");
-    ok(&["train", p(&csv), "--exclude", "label", "--out", p(&warmer), "--epochs", "3", "--warm-start", p(&model)]);
+    ok(&["train", p(&csv), "--exclude", "label,site", "--out", p(&warmer), "--epochs", "3", "--warm-start", p(&model)]);
     assert_eq!(Autoencoder::load(&warmer).unwrap().report().epochs.len(), 28);
 }
 
@@ -114,7 +116,19 @@ fn same_seed_gives_byte_identical_model_files() {
     let csv = sensor_csv(dir.path(), 500);
     let (a, b) = (dir.path().join("a.ae"), dir.path().join("b.ae"));
     for out in [&a, &b] {
-        ok(&["train", p(&csv), "--exclude", "label", "--out", p(out), "--epochs", "3", "--seed", "9", "--no-timings"]);
+        ok(&[
+            "train",
+            p(&csv),
+            "--exclude",
+            "label,site",
+            "--out",
+            p(out),
+            "--epochs",
+            "3",
+            "--seed",
+            "9",
+            "--no-timings",
+        ]);
     }
     assert!(std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap());
 }
@@ -169,10 +183,10 @@ fn bad_inputs_fail_with_clear_messages() {
     assert!(
         fails(&["train", p(&csv), "--features", "s0,nope", "--out", p(&model)]).contains("column 'nope' not found")
     );
-    assert!(
-        fails(&["train", p(&csv), "--features", "s0,site", "--out", p(&model)])
-            .contains("column 'site' is not numeric")
-    );
+    // A text column is a categorical feature; a date column named as a feature is refused.
+    let printed =
+        ok(&["train", p(&csv), "--features", "s0,site", "--out", p(&dir.path().join("site.ae")), "--epochs", "1"]);
+    assert!(printed.contains("site (categorical, 1 values)"), "{printed}");
     let err =
         fails(&["train", p(&csv), "--features", "s0,s1,s2", "--variant", "plain", "--latent", "3", "--out", p(&model)]);
     assert!(err.contains("latent size 3 is not smaller than the 3 input features"), "{err}");
@@ -197,20 +211,24 @@ fn bad_inputs_fail_with_clear_messages() {
     assert!(fails(&["score", p(&model), p(&csv), "--out", "out.xlsx"]).contains("unsupported file type"));
     assert!(fails(&["generate", p(&model)]).contains("not a variational model"));
     assert!(fails(&["train", p(&csv), "--variant", "fancy", "--out", p(&model)]).contains("unknown variant"));
-    assert!(fails(&["train", p(&csv), "--exclude", "label", "--lr=-1", "--out", p(&model)]).contains("learning rate"));
+    assert!(
+        fails(&["train", p(&csv), "--exclude", "label,site", "--lr=-1", "--out", p(&model)]).contains("learning rate")
+    );
     assert!(fails(&["eval", p(&model), p(&csv), "--label-column", "nope"]).contains("nope"));
 
     // A stray word in a numeric CSV column is named with its row.
     let stray = dir.path().join("stray.csv");
     std::fs::write(&stray, "a,b\n1,2\n3,oops\n5,6\n").unwrap();
     let err = fails(&["train", p(&stray), "--features", "a,b", "--out", p(&model)]);
-    assert!(err.contains("column 'b' is not numeric (type Utf8; row 1 holds 'oops')"), "{err}");
+    assert!(err.contains("column 'b' is not numeric (type Utf8; row 1 holds 'oops' among numbers"), "{err}");
     // Flags for another variant, and model flags on a warm start, are refused rather than ignored.
-    let err = fails(&["train", p(&csv), "--exclude", "label", "--variant", "plain", "--beta", "3", "--out", p(&model)]);
+    let err =
+        fails(&["train", p(&csv), "--exclude", "label,site", "--variant", "plain", "--beta", "3", "--out", p(&model)]);
     assert!(err.contains("--beta applies to --variant variational, not plain"), "{err}");
     let err = fails(&["train", p(&csv), "--warm-start", p(&model), "--lr", "0.1", "--out", p(&model)]);
     assert!(err.contains("remove --lr"), "{err}");
-    let err = fails(&["train", p(&csv), "--exclude", "label", "--validation-fraction", "0.999", "--out", p(&model)]);
+    let err =
+        fails(&["train", p(&csv), "--exclude", "label,site", "--validation-fraction", "0.999", "--out", p(&model)]);
     assert!(err.contains("need at least 2 rows"), "{err}");
 }
 
@@ -221,7 +239,7 @@ fn train_falls_back_to_the_library_defaults_and_shows_them() {
     let csv = sensor_csv(dir.path(), 200);
     let model = dir.path().join("m.ae");
     let trained = |flags: &[&str]| {
-        let mut args = vec!["train", p(&csv), "--exclude", "label", "--epochs", "1", "--out", p(&model)];
+        let mut args = vec!["train", p(&csv), "--exclude", "label,site", "--epochs", "1", "--out", p(&model)];
         args.extend_from_slice(flags);
         ok(&args);
         Autoencoder::load(&model).unwrap().params_used().clone()
@@ -253,12 +271,22 @@ fn variant_flags_imply_their_variant_and_bce_sets_up_its_range() {
     let dir = tempfile::tempdir().unwrap();
     let csv = sensor_csv(dir.path(), 300);
     let model = dir.path().join("m.ae");
-    let printed =
-        ok(&["train", p(&csv), "--exclude", "label", "--noise", "gaussian:0.2", "--epochs", "2", "--out", p(&model)]);
+    let printed = ok(&[
+        "train",
+        p(&csv),
+        "--exclude",
+        "label,site",
+        "--noise",
+        "gaussian:0.2",
+        "--epochs",
+        "2",
+        "--out",
+        p(&model),
+    ]);
     assert!(printed.starts_with("features: s0, s1, s2, s3, s4\n"), "{printed}");
     let params = Autoencoder::load(&model).unwrap().params_used().clone();
     assert_eq!(params.variant(), autoenc::Variant::Denoising { noise: autoenc::Noise::Gaussian { std: 0.2 } });
-    ok(&["train", p(&csv), "--exclude", "label", "--loss", "bce", "--epochs", "2", "--out", p(&model)]);
+    ok(&["train", p(&csv), "--exclude", "label,site", "--loss", "bce", "--epochs", "2", "--out", p(&model)]);
     let params = Autoencoder::load(&model).unwrap().params_used().clone();
     assert_eq!(
         (params.scaling(), params.output_activation()),
@@ -274,7 +302,7 @@ fn compressed_arrow_files_and_rescored_csv() {
     let dir = tempfile::tempdir().unwrap();
     let csv = sensor_csv(dir.path(), 300);
     let model = dir.path().join("m.ae");
-    ok(&["train", p(&csv), "--exclude", "label", "--epochs", "2", "--latent", "2", "--out", p(&model)]);
+    ok(&["train", p(&csv), "--exclude", "label,site", "--epochs", "2", "--latent", "2", "--out", p(&model)]);
     // An lz4-compressed Arrow IPC file, as pyarrow's write_feather makes by default.
     let batch = read_table(&csv).unwrap();
     let arrow_path = dir.path().join("compressed.arrow");
@@ -304,7 +332,7 @@ fn an_empty_feature_column_is_missing_values() {
     let dir = tempfile::tempdir().unwrap();
     let csv = sensor_csv(dir.path(), 400);
     let model = dir.path().join("m.ae");
-    ok(&["train", p(&csv), "--exclude", "label", "--out", p(&model), "--epochs", "3", "--latent", "2"]);
+    ok(&["train", p(&csv), "--exclude", "label,site", "--out", p(&model), "--epochs", "3", "--latent", "2"]);
     let mut text = String::from("s0,s1,s2,s3,s4\n");
     for i in 0..5 {
         text.push_str(&format!("{}.5,0.25,,1.0,-{i}.0\n", i));

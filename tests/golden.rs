@@ -49,13 +49,13 @@ fn matrix(rows: &[Vec<f64>]) -> Array2<f64> {
     Array2::from_shape_vec((rows.len(), cols), rows.concat()).expect("rectangular fixture")
 }
 
-fn network(case: &Case) -> Network<f64> {
-    let mut net = Network::zeros(&case.architecture);
+fn network(case: &str, architecture: &Architecture, tensors: &HashMap<String, Tensor>) -> Network<f64> {
+    let mut net = Network::zeros(architecture);
     let names = net.tensor_names();
-    assert_eq!(names.len(), case.tensors.len(), "{}: tensor count", case.name);
+    assert_eq!(names.len(), tensors.len(), "{case}: tensor count");
     for ((name, shape), (slot, _)) in names.iter().zip(net.tensors_mut()) {
-        let tensor = case.tensors.get(name).unwrap_or_else(|| panic!("{}: fixture lacks {name}", case.name));
-        assert_eq!(&tensor.shape, shape, "{}: shape of {name}", case.name);
+        let tensor = tensors.get(name).unwrap_or_else(|| panic!("{case}: fixture lacks {name}"));
+        assert_eq!(&tensor.shape, shape, "{case}: shape of {name}");
         slot.copy_from_slice(&tensor.values);
     }
     net
@@ -75,7 +75,7 @@ fn objective_matches_pytorch_autograd() {
         serde_json::from_str(include_str!("golden/objective_fixtures.json")).expect("fixtures parse");
     assert!(fixtures.cases.len() >= 12);
     for case in &fixtures.cases {
-        let net = network(case);
+        let net = network(&case.name, &case.architecture, &case.tensors);
         let (target, input) = (matrix(&case.target), matrix(&case.input));
         let (mask, noise) = (case.mask.as_deref().map(matrix), case.noise.as_deref().map(matrix));
         let batch = Batch {
@@ -84,7 +84,7 @@ fn objective_matches_pytorch_autograd() {
             mask: mask.as_ref().map(|m| m.view()),
             noise: noise.as_ref().map(|n| n.view()),
         };
-        let objective = Objective { variant: case.variant, loss: case.loss, trim_fraction: 0.0 };
+        let objective = Objective { variant: case.variant, loss: case.loss, trim_fraction: 0.0, categories: None };
         let mut grads = net.zeros_like();
         let parts = objective.loss_and_gradients(&net, &batch, &mut grads);
         let name = &case.name;
@@ -128,6 +128,97 @@ fn objective_matches_pytorch_autograd() {
         if matches!(case.variant, Variant::Variational { .. }) {
             let code = net.encode(input.view());
             assert_close(&format!("{name} posterior mean"), code.iter().copied(), case.expected.code.concat(), 1e-9);
+        }
+    }
+}
+
+/// One feature of a mixed fixture: numeric, or categorical with `values` vocabulary values.
+#[derive(Deserialize)]
+struct FixtureFeature {
+    kind: String,
+    values: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct MixedExpected {
+    reconstruction_loss: f64,
+    penalty: f64,
+    grads: HashMap<String, Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+struct MixedCase {
+    name: String,
+    features: Vec<FixtureFeature>,
+    architecture: Architecture,
+    variant: Variant,
+    tensors: HashMap<String, Tensor>,
+    target: Vec<Vec<f64>>,
+    input: Vec<Vec<f64>>,
+    mask: Option<Vec<Vec<f64>>>,
+    noise: Option<Vec<Vec<f64>>>,
+    expected: MixedExpected,
+}
+
+#[derive(Deserialize)]
+struct MixedFixtures {
+    cases: Vec<MixedCase>,
+}
+
+/// The mixed objective (squared error on numeric columns, scaled softmax cross-entropy on each
+/// categorical block, one vote per feature) against PyTorch autograd: `make_mixed_fixtures.py`.
+#[test]
+fn mixed_objective_matches_pytorch_autograd() {
+    use autoenc::{FeatureKind, FeatureLayout, Vocabulary};
+    let fixtures: MixedFixtures =
+        serde_json::from_str(include_str!("golden/mixed_fixtures.json")).expect("fixtures parse");
+    assert!(fixtures.cases.len() >= 6);
+    for case in &fixtures.cases {
+        let kinds = case
+            .features
+            .iter()
+            .map(|f| match (f.kind.as_str(), f.values) {
+                ("numeric", _) => FeatureKind::Numeric,
+                ("categorical", Some(n)) => FeatureKind::Categorical {
+                    vocabulary: Vocabulary::new((0..n).map(|k| format!("v{k}")).collect()).unwrap(),
+                },
+                other => panic!("{}: unknown feature {other:?}", case.name),
+            })
+            .collect();
+        let layout = FeatureLayout::new(kinds);
+        assert_eq!(layout.width(), case.architecture.inputs, "{}: network width", case.name);
+        let net = network(&case.name, &case.architecture, &case.tensors);
+        let (target, input) = (matrix(&case.target), matrix(&case.input));
+        let (mask, noise) = (case.mask.as_deref().map(matrix), case.noise.as_deref().map(matrix));
+        let batch = Batch {
+            target: target.view(),
+            input: input.view(),
+            mask: mask.as_ref().map(|m| m.view()),
+            noise: noise.as_ref().map(|n| n.view()),
+        };
+        let objective = Objective {
+            variant: case.variant,
+            loss: Loss::Mse,
+            trim_fraction: 0.0,
+            categories: layout.network().cloned(),
+        };
+        let mut grads = net.zeros_like();
+        let parts = objective.loss_and_gradients(&net, &batch, &mut grads);
+        let name = &case.name;
+        assert_close(
+            &format!("{name} reconstruction"),
+            [parts.reconstruction],
+            [case.expected.reconstruction_loss],
+            1e-9,
+        );
+        assert_close(&format!("{name} penalty"), [parts.penalty], [case.expected.penalty], 1e-9);
+        for ((tensor, _), grad) in net.tensor_names().iter().zip(grads.tensors()) {
+            assert_close(
+                &format!("{name} d/d{tensor}"),
+                grad.iter().copied(),
+                case.expected.grads[tensor].iter().copied(),
+                1e-9,
+            );
         }
     }
 }

@@ -32,7 +32,12 @@ fn check(case: Case) {
     let arch = Architecture::from_params(&params, INPUTS, case.latent);
     let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(11);
     let net: Network<f64> = Network::init(&arch, params.init(), &mut rng);
-    let objective = Objective { variant: params.variant(), loss: params.loss(), trim_fraction: params.trim_fraction() };
+    let objective = Objective {
+        variant: params.variant(),
+        loss: params.loss(),
+        trim_fraction: params.trim_fraction(),
+        categories: None,
+    };
 
     let mut target = random(ROWS, INPUTS, 1);
     if case.unit_target {

@@ -68,8 +68,37 @@ pub enum Output {
 
 /// The model's features out of `batch`: the flags if given, else the model's own columns.
 pub fn model_features(model: &Autoencoder, batch: &RecordBatch, args: &FeatureArgs) -> anyhow::Result<Array2<f32>> {
+    Ok(counted_model_features(model, batch, args)?.0)
+}
+
+/// Each categorical feature's count of values outside its vocabulary (scored as "other"), by name.
+pub type UnknownCounts = Vec<(String, u64)>;
+
+/// [`model_features`], with the counts of values outside the vocabularies; empty for a numeric model.
+pub fn counted_model_features(
+    model: &Autoencoder,
+    batch: &RecordBatch,
+    args: &FeatureArgs,
+) -> anyhow::Result<(Array2<f32>, UnknownCounts)> {
     if batch.num_rows() == 0 {
         bail!("empty input: there are no rows");
+    }
+    if model.has_categories() {
+        if args.features_column.is_some() {
+            bail!("this model has categorical features, which a list column of numbers cannot hold; name the columns");
+        }
+        let columns = args.features.clone().unwrap_or_else(|| model.feature_names().to_vec());
+        if columns.len() != model.n_features() {
+            bail!(
+                "wrong dimension: the model expects {} features, --features names {}",
+                model.n_features(),
+                columns.len()
+            );
+        }
+        let (matrix, unknown) = autoenc::io::table::model_features(batch, &columns, model.feature_kinds())?;
+        let counted = model.feature_kinds().iter().zip(model.feature_names()).zip(unknown);
+        let counts = counted.filter(|((kind, _), _)| kind.vocabulary().is_some()).map(|((_, n), c)| (n.clone(), c));
+        return Ok((matrix, counts.collect()));
     }
     let list_column = args
         .features_column
@@ -87,7 +116,42 @@ pub fn model_features(model: &Autoencoder, batch: &RecordBatch, args: &FeatureAr
     if matrix.ncols() != model.n_features() {
         bail!("wrong dimension: the model expects {} features, the input gives {}", model.n_features(), matrix.ncols());
     }
-    Ok(matrix)
+    Ok((matrix, Vec::new()))
+}
+
+/// The schema metadata key under which scoring outputs record values outside the vocabularies.
+pub const UNKNOWN_CATEGORIES_KEY: &str = "autoenc.unknown_categories";
+
+/// `batch` with the counts of values outside the vocabularies in its schema metadata (a JSON object
+/// of feature name to count; Parquet and Arrow files keep it), and a line saying so when any was seen.
+pub fn record_unknown(batch: RecordBatch, unknown: &[(String, u64)]) -> anyhow::Result<RecordBatch> {
+    if unknown.is_empty() {
+        return Ok(batch);
+    }
+    let seen: Vec<String> = unknown.iter().filter(|(_, c)| *c > 0).map(|(n, c)| format!("{n} {c}")).collect();
+    if !seen.is_empty() {
+        println!("values outside the model's vocabulary, scored as other: {}", seen.join(", "));
+    }
+    let counts: serde_json::Map<String, serde_json::Value> =
+        unknown.iter().map(|(name, count)| (name.clone(), (*count).into())).collect();
+    let mut metadata = batch.schema().metadata().clone();
+    metadata.insert(UNKNOWN_CATEGORIES_KEY.into(), serde_json::Value::Object(counts).to_string());
+    let schema = Arc::new(batch.schema().as_ref().clone().with_metadata(metadata));
+    Ok(batch.with_schema(schema)?)
+}
+
+/// One text column per categorical feature, `reconstruction_<feature>`: the most likely value, NULL
+/// where that is other or NULL.
+fn category_columns(model: &Autoencoder, reconstruction: ArrayView2<f32>) -> Vec<(String, ArrayRef)> {
+    let kinds = model.feature_kinds().iter().enumerate();
+    let categorical = kinds.filter_map(|(j, kind)| kind.vocabulary().map(|v| (j, v)));
+    categorical
+        .map(|(j, vocabulary)| {
+            let values: StringArray =
+                reconstruction.column(j).iter().map(|&code| vocabulary.value_of(code as u32)).collect();
+            (format!("reconstruction_{}", model.feature_names()[j]), Arc::new(values) as ArrayRef)
+        })
+        .collect()
 }
 
 /// A matrix as the `FixedSizeList<Float32>` column every door writes (see `autoenc::io::arrow_matrix`).
@@ -128,21 +192,37 @@ pub fn run(args: InferArgs, output: Output) -> anyhow::Result<()> {
     args.check_paths()?;
     let model = load_model(&args.model)?;
     let batch = read_table(&args.input)?;
-    let x = model_features(&model, &batch, &args.features)?;
-    let column = match output {
+    let (x, unknown) = counted_model_features(&model, &batch, &args.features)?;
+    let mut named: Vec<(String, ArrayRef)> = Vec::new();
+    match output {
         Output::Embedding => {
-            ("embedding", fixed_size_list(model.encode_parallel(x.view(), threads(args.threads))?.view())?)
+            let embedding = model.encode_parallel(x.view(), threads(args.threads))?;
+            named.push(("embedding".into(), fixed_size_list(embedding.view())?));
         }
         Output::Reconstruction => {
             let details = model.score_details_parallel(x.view(), threads(args.threads))?;
             let original = model.scaler().inverse(details.reconstruction_scaled.view());
-            ("reconstruction", fixed_size_list(original.view())?)
+            named.push(("reconstruction".into(), fixed_size_list(original.view())?));
+            named.extend(category_columns(&model, original.view()));
         }
-    };
-    let out = append_columns(&batch, vec![column])?;
+    }
+    let columns = named.iter().map(|(name, column)| (name.as_str(), column.clone())).collect();
+    let out = record_unknown(append_columns(&batch, columns)?, &unknown)?;
     write_table(&args.out, &out)?;
     println!("wrote {} rows to {}", out.num_rows(), args.out.display());
     Ok(())
+}
+
+/// A row's explanation as text: `feature:error` pairs joined by `;`, a categorical feature's followed
+/// by what was seen and expected: `protocol:1.8301 (got "icmp", expected "tcp", p=0.93)`.
+fn explanation_text(contributions: &[autoenc::Contribution]) -> String {
+    let parts = contributions.iter().map(|c| match &c.category {
+        Some(m) => {
+            format!("{}:{:.4} (got {}, expected {}, p={:.2})", c.feature, c.error, m.got, m.expected, m.probability)
+        }
+        None => format!("{}:{:.4}", c.feature, c.error),
+    });
+    parts.collect::<Vec<_>>().join(";")
 }
 
 pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
@@ -155,7 +235,7 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
         bail!("--explain needs K of at least 1");
     }
     let batch = read_table(&args.common.input)?;
-    let x = model_features(&model, &batch, &args.common.features)?;
+    let (x, unknown) = counted_model_features(&model, &batch, &args.common.features)?;
     let details = model.score_details_parallel(x.view(), threads(args.common.threads))?;
     let scores: Float64Array = details.scores.iter().copied().collect();
     let percentiles: Float64Array = details.scores.iter().map(|&s| model.percentile(s)).collect();
@@ -168,21 +248,11 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
         ("is_anomaly", Arc::new(flags)),
     ];
     if let Some(k) = args.explain {
-        let text: StringArray = details
-            .feature_errors
-            .outer_iter()
-            .map(|errors| {
-                let parts: Vec<String> = model
-                    .top_contributions(errors, k)
-                    .iter()
-                    .map(|c| format!("{}:{:.4}", c.feature, c.error))
-                    .collect();
-                Some(parts.join(";"))
-            })
-            .collect();
+        let explained = model.explain_details(x.view(), &details, k);
+        let text: StringArray = explained.iter().map(|row| Some(explanation_text(row))).collect();
         columns.push(("explanation", Arc::new(text)));
     }
-    let out = append_columns(&batch, columns)?;
+    let out = record_unknown(append_columns(&batch, columns)?, &unknown)?;
     write_table(&args.common.out, &out)?;
     println!(
         "scored {} rows: {} anomalies above threshold {:.6}; wrote {}",

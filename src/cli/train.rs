@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use autoenc::io::table::{FeatureSelection, feature_matrix, non_numeric_columns, read_table};
+use autoenc::io::table::{FeatureSelection, model_features, non_feature_columns, read_table, training_features};
 use autoenc::model::params::defaults;
 use autoenc::{
     Activation, Autoencoder, AutoencoderParams, EarlyStopping, LatentSize, Loss, Noise, OptimizerKind, Scaling,
@@ -112,6 +112,15 @@ pub struct TrainArgs {
     pub threshold: Option<f64>,
     #[arg(long, help = with_default("Random seed", defaults::SEED))]
     pub seed: Option<u64>,
+    #[arg(
+        long,
+        help = with_default(
+            "Values a categorical (text or boolean) feature keeps, most frequent first; the rest share one \
+             \"other\" code",
+            defaults::MAX_CATEGORIES
+        )
+    )]
+    pub max_categories: Option<usize>,
     /// Leave epoch durations out of the file, so the same seed and data give a byte-identical file.
     #[arg(long)]
     pub no_timings: bool,
@@ -321,6 +330,7 @@ pub fn params_from(args: &TrainArgs) -> anyhow::Result<AutoencoderParams> {
     set!(validation_fraction, validation_fraction);
     set!(contamination, contamination);
     set!(seed, seed);
+    set!(max_categories, max_categories);
     if let Some(patience) = args.patience {
         p = p.early_stopping(Some(EarlyStopping { patience, min_relative_improvement: args.min_improvement }));
     }
@@ -361,9 +371,19 @@ fn model_flags_given(args: &TrainArgs) -> Vec<&'static str> {
         ("--contamination", args.contamination.is_some()),
         ("--threshold", args.threshold.is_some()),
         ("--seed", args.seed.is_some()),
+        ("--max-categories", args.max_categories.is_some()),
         ("--params-json", args.params_json.is_some()),
     ];
     flags.into_iter().filter(|(_, given)| *given).map(|(flag, _)| flag).collect()
+}
+
+/// The feature list printed after training starts: names, a categorical one with its vocabulary size.
+fn describe_features(names: &[String], kinds: &[autoenc::FeatureKind]) -> String {
+    let described = names.iter().zip(kinds).map(|(name, kind)| match kind.vocabulary() {
+        Some(vocabulary) => format!("{name} (categorical, {} values)", vocabulary.len()),
+        None => name.clone(),
+    });
+    described.collect::<Vec<_>>().join(", ")
 }
 
 pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
@@ -397,19 +417,29 @@ pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
         },
         (None, None, None) => {
             let skipped: Vec<String> =
-                non_numeric_columns(&table).into_iter().filter(|c| !args.features.exclude.contains(c)).collect();
+                non_feature_columns(&table).into_iter().filter(|c| !args.features.exclude.contains(c)).collect();
             if !skipped.is_empty() {
                 tracing::warn!(
-                    "not numeric, so not used as features: {} (name them with --features to see why)",
+                    "neither numeric nor categorical, so not used as features: {} (name them with --features to see why)",
                     skipped.join(", ")
                 );
             }
             FeatureSelection::AllNumericExcept(args.features.exclude.clone())
         }
     };
-    let (x, names) = feature_matrix(&table, &selection)?;
+    // A warm start codes the categories in the saved model's vocabularies; a new model learns its own.
+    let (x, names, kinds) = match (&warm, &selection) {
+        (Some(model), FeatureSelection::Columns(columns)) if model.has_categories() => {
+            let (x, _) = model_features(&table, columns, model.feature_kinds())?;
+            (x, columns.clone(), model.feature_kinds().to_vec())
+        }
+        _ => {
+            let features = training_features(&table, &selection, params.max_categories())?;
+            (features.matrix, features.names, features.kinds)
+        }
+    };
     tracing::info!(rows = x.nrows(), features = x.ncols(), variant = params.variant().name(), "training");
-    println!("features: {}", names.join(", "));
+    println!("features: {}", describe_features(&names, &kinds));
 
     let epochs = args.epochs.unwrap_or(params.epochs()) as u64;
     let bar = if progress { ProgressBar::new(epochs) } else { ProgressBar::hidden() };
@@ -430,7 +460,7 @@ pub fn run(args: TrainArgs, progress: bool) -> anyhow::Result<()> {
             model
         }
         None => {
-            let mut model = params.fit_with(x.view(), names, &mut on_epoch)?;
+            let mut model = params.fit_with_kinds(x.view(), names, kinds, &mut on_epoch)?;
             if let Some(col) = &args.features.features_column {
                 model.extra_mut().insert(FEATURES_COLUMN_KEY.into(), col.clone().into());
             }

@@ -4,6 +4,8 @@
 //! default-on `arrow` feature.
 
 #[cfg(feature = "arrow")]
+pub mod arrow_categories;
+#[cfg(feature = "arrow")]
 pub mod arrow_matrix;
 pub mod atomic;
 #[cfg(feature = "arrow")]

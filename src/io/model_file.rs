@@ -23,6 +23,12 @@
 //!
 //! The checksums detect damage and edits, they do not authenticate: anyone can recompute a CRC. Format
 //! 1 files (no metadata checksum) still load, with every other check.
+//!
+//! Format 3 adds the feature kinds (`feature_kinds`: each feature numeric or categorical, with its
+//! vocabulary). Only a model with a categorical feature is written as format 3; a numeric one is
+//! written as format 2, byte for byte as before, so older readers still load it. On load the kinds
+//! must agree with the feature names, the network's input width and the scaler (a categorical
+//! feature's code passes it unchanged: offset 0, scale 1).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -35,14 +41,17 @@ use crate::error::{AutoencError, Result};
 pub use crate::io::atomic::write_atomically;
 use crate::limits::{MAX_MODEL_FILE_BYTES, MAX_MODEL_HEADER_BYTES};
 use crate::model::autoencoder::Autoencoder;
+use crate::model::features::{FeatureKind, FeatureLayout};
 use crate::model::network::{Architecture, Network};
 use crate::model::params::{AutoencoderValidParams, Scaling};
 use crate::model::training_report::TrainingReport;
 use crate::preprocess::Scaler;
 
-/// The version this library writes; it reads this and every older one. Version 2 added the metadata
-/// checksum.
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest version this library writes; it reads this and every older one. Version 2 added the
+/// metadata checksum, version 3 the feature kinds (written only for a model with a categorical feature).
+pub const FORMAT_VERSION: u32 = 3;
+/// The version a model with numeric features only is written as.
+const NUMERIC_FORMAT_VERSION: u32 = 2;
 /// The metadata key that marks an autoenc model file.
 const FORMAT_NAME: &str = "autoenc";
 
@@ -62,6 +71,9 @@ pub struct ModelMetadata {
     pub explained_variance: Option<Vec<f64>>,
     #[serde(default)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Each feature's kind (format 3 on; absent: every feature numeric).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_kinds: Option<Vec<FeatureKind>>,
     /// CRC-32 (IEEE) of the tensors' bytes, in the canonical tensor order.
     pub tensor_crc32: u32,
     /// CRC-32 (IEEE) of the metadata JSON text as stored, with this field's eight hex digits written as
@@ -126,8 +138,9 @@ impl Autoencoder {
     /// The model as the bytes of a model file.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let tensors = tensors_of(self);
+        let mixed = self.features.is_mixed();
         let metadata = ModelMetadata {
-            format_version: FORMAT_VERSION,
+            format_version: if mixed { FORMAT_VERSION } else { NUMERIC_FORMAT_VERSION },
             library_version: env!("CARGO_PKG_VERSION").to_string(),
             params: self.params.clone(),
             architecture: self.architecture.clone(),
@@ -139,6 +152,7 @@ impl Autoencoder {
             report: self.report.clone(),
             explained_variance: self.explained_variance.clone(),
             extra: self.extra.clone(),
+            feature_kinds: mixed.then(|| self.features.kinds().to_vec()),
             tensor_crc32: checksum(&tensors),
             metadata_crc32: Some(CHECKSUM_PLACEHOLDER.into()),
         };
@@ -193,7 +207,7 @@ impl Autoencoder {
             SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors container ({e})")))?;
         let meta = metadata_of(&header)?;
         let arch = &meta.architecture;
-        check_architecture(&meta)?;
+        let layout = check_architecture(&meta)?;
         // Every tensor the container declares must be one this architecture has, with its shape —
         // checked on the header alone, before the network (sized by the metadata) is allocated.
         let expected = expected_tensors(&meta);
@@ -243,12 +257,21 @@ impl Autoencoder {
         if points.iter().any(|p| !p.is_finite()) || !points.is_sorted() {
             return Err(bad("score sketch is not an ascending list of finite scores".into()));
         }
+        for (j, kind) in layout.kinds().iter().enumerate() {
+            if matches!(kind, FeatureKind::Categorical { .. }) && (offset[j] != 0.0 || scale[j] != 1.0) {
+                return Err(bad(format!(
+                    "categorical feature '{}' has scaler offset {} and scale {}; a code passes unscaled (0 and 1)",
+                    meta.feature_names[j], offset[j], scale[j]
+                )));
+            }
+        }
         Ok(Autoencoder {
             params: meta.params,
             architecture: meta.architecture,
             network,
             scaler: Scaler { kind: meta.scaling, offset: offset.into(), scale: scale.into() },
             feature_names: meta.feature_names,
+            features: layout,
             threshold: meta.threshold,
             sketch: ScoreSketch { points, count: meta.sketch_count, exact: meta.sketch_exact },
             report: meta.report,
@@ -299,16 +322,44 @@ fn metadata_of(header: &safetensors::tensor::Metadata) -> Result<ModelMetadata> 
     parse_metadata(json)
 }
 
-/// The architecture, its bounds and the metadata values that do not need the tensors.
-fn check_architecture(meta: &ModelMetadata) -> Result<()> {
+/// The feature kinds a file declares: present from format 3 on (and then with a categorical feature),
+/// one per feature name.
+fn feature_layout(meta: &ModelMetadata) -> Result<FeatureLayout> {
+    let Some(kinds) = &meta.feature_kinds else {
+        return Ok(FeatureLayout::numeric(meta.feature_names.len()));
+    };
+    if meta.format_version < 3 {
+        return Err(bad(format!("feature kinds need format 3, the file says format {}", meta.format_version)));
+    }
+    if kinds.len() != meta.feature_names.len() {
+        return Err(bad(format!(
+            "metadata is inconsistent: {} feature kinds for {} feature names",
+            kinds.len(),
+            meta.feature_names.len()
+        )));
+    }
+    // Widths are summed with a bound first: a crafted file's vocabularies could otherwise declare a
+    // network wider than any layer may be.
+    let width = kinds.iter().map(FeatureKind::width).try_fold(0usize, |sum, w| sum.checked_add(w));
+    if width.is_none_or(|w| w > crate::limits::MAX_LAYER_WIDTH) {
+        return Err(bad("feature kinds declare a network wider than the widest layer allowed".into()));
+    }
+    Ok(FeatureLayout::new(kinds.clone()))
+}
+
+/// The architecture, its bounds and the metadata values that do not need the tensors; gives the
+/// feature layout.
+fn check_architecture(meta: &ModelMetadata) -> Result<FeatureLayout> {
     let arch = &meta.architecture;
     if arch.inputs == 0 || arch.latent == 0 {
         return Err(bad("architecture has no inputs or no code units".into()));
     }
-    if meta.feature_names.len() != arch.inputs {
+    let layout = feature_layout(meta)?;
+    if layout.width() != arch.inputs {
         return Err(bad(format!(
-            "metadata is inconsistent: {} feature names for {} inputs",
+            "metadata is inconsistent: {} feature names ({} network inputs) for {} inputs",
             meta.feature_names.len(),
+            layout.width(),
             arch.inputs
         )));
     }
@@ -347,7 +398,7 @@ fn check_architecture(meta: &ModelMetadata) -> Result<()> {
             if meta.sketch_exact { "exact" } else { "a grid" }
         )));
     }
-    Ok(())
+    Ok(layout)
 }
 
 /// `(name, dtype, shape)` of every tensor of the model, in the canonical (checksum) order.
@@ -355,8 +406,9 @@ fn expected_tensors(meta: &ModelMetadata) -> Vec<(String, Dtype, Vec<usize>)> {
     let arch = &meta.architecture;
     let mut out: Vec<(String, Dtype, Vec<usize>)> =
         arch.tensor_shapes().into_iter().map(|(name, shape)| (name, Dtype::F32, shape)).collect();
-    out.push(("scaler.offset".into(), Dtype::F32, vec![arch.inputs]));
-    out.push(("scaler.scale".into(), Dtype::F32, vec![arch.inputs]));
+    let features = meta.feature_names.len();
+    out.push(("scaler.offset".into(), Dtype::F32, vec![features]));
+    out.push(("scaler.scale".into(), Dtype::F32, vec![features]));
     out.push(("sketch.points".into(), Dtype::F64, vec![meta.sketch_count.min(SKETCH_POINTS)]));
     out
 }

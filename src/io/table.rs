@@ -1,10 +1,11 @@
 //! Tables in and out: Parquet, CSV and Arrow IPC files as Arrow record batches, and the feature
 //! matrix the model needs pulled out of them.
 //!
-//! Features come either from named numeric columns or from one list column (`List`, `LargeList` or
-//! `FixedSizeList` of numbers), converted by the Arrow bridge every door shares
-//! ([`crate::io::arrow_matrix`], which states what is numeric and what is missing). Anything else is an
-//! error naming the column.
+//! Features come either from named columns — numeric, or categorical (text, boolean, dictionary) — or
+//! from one list column (`List`, `LargeList` or `FixedSizeList` of numbers), converted by the Arrow
+//! bridge every door shares ([`crate::io::arrow_matrix`], which states what is numeric and what is
+//! missing, and [`crate::io::arrow_categories`], which codes categories). Anything else is an error
+//! naming the column; a date or time column named as a feature is refused with what to do instead.
 
 use std::fs::File;
 use std::path::Path;
@@ -16,11 +17,13 @@ use arrow::datatypes::{DataType, Field, Float32Type, Schema, SchemaRef};
 use ndarray::Array2;
 
 use crate::error::{AutoencError, Result};
+use crate::io::arrow_categories::{fit_vocabulary, is_categorical, is_time, kinds_matrix, time_column_error};
 use crate::io::arrow_matrix::{self, holds_no_value, is_numeric};
 use crate::io::atomic::{AtomicFile, io_error_at};
 use crate::io::contain::contain;
 use crate::io::ipc::decode_ipc;
 use crate::limits::MAX_TABLE_BYTES;
+use crate::model::features::FeatureKind;
 
 /// File formats, chosen by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,8 +105,12 @@ fn read_table_inner(path: &Path) -> Result<RecordBatch> {
     ) = match format {
         FileFormat::Parquet => {
             use arrow::record_batch::RecordBatchReader;
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-            (reader.schema(), Box::new(reader))
+            let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+            // The reader's own schema drops the file's key-value metadata (where scoring records values
+            // outside the vocabularies, for one); the builder's keeps it.
+            let metadata = builder.schema().metadata().clone();
+            let reader = builder.build()?;
+            (Arc::new(reader.schema().as_ref().clone().with_metadata(metadata)), Box::new(reader))
         }
         FileFormat::Csv => {
             // Types are inferred from every row (a float after a million integers must not fail the
@@ -241,11 +248,12 @@ pub fn flatten_lists(batch: &RecordBatch) -> Result<RecordBatch> {
 /// Which columns hold the features.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FeatureSelection {
-    /// These numeric columns, in this order.
+    /// These columns, in this order.
     Columns(Vec<String>),
     /// One list column of numbers per row.
     ListColumn(String),
-    /// Every numeric column except the ones named.
+    /// Every numeric column except the ones named ([`feature_matrix`]); with
+    /// [`training_features`], every numeric and categorical column except the ones named.
     AllNumericExcept(Vec<String>),
 }
 
@@ -266,6 +274,91 @@ fn column_by_name<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a ArrayRef
 /// Columns that [`FeatureSelection::AllNumericExcept`] leaves out because they are not numeric.
 pub fn non_numeric_columns(batch: &RecordBatch) -> Vec<String> {
     batch.schema().fields().iter().filter(|f| !holds_numbers(f.data_type())).map(|f| f.name().clone()).collect()
+}
+
+/// Columns that [`training_features`] leaves out when it picks the features itself: neither numeric
+/// nor categorical (dates and times among them).
+pub fn non_feature_columns(batch: &RecordBatch) -> Vec<String> {
+    let schema = batch.schema();
+    let skipped = schema.fields().iter().filter(|f| !holds_numbers(f.data_type()) && !is_categorical(f.data_type()));
+    skipped.map(|f| f.name().clone()).collect()
+}
+
+/// Features read from a table for training.
+#[derive(Debug, Clone)]
+pub struct TableFeatures {
+    /// `(rows, features)`; a categorical feature's column holds codes in its vocabulary.
+    pub matrix: Array2<f32>,
+    pub names: Vec<String>,
+    pub kinds: Vec<FeatureKind>,
+}
+
+impl TableFeatures {
+    /// Whether any feature is categorical.
+    pub fn has_categories(&self) -> bool {
+        self.kinds.iter().any(|k| k.vocabulary().is_some())
+    }
+}
+
+/// The features to train on: numeric columns as numbers, categorical ones coded in vocabularies
+/// learned here from `batch` (the `max_categories` most frequent values of each).
+/// [`FeatureSelection::AllNumericExcept`] picks every numeric and categorical column not excluded.
+pub fn training_features(
+    batch: &RecordBatch,
+    selection: &FeatureSelection,
+    max_categories: usize,
+) -> Result<TableFeatures> {
+    let names: Vec<String> = match selection {
+        FeatureSelection::ListColumn(_) => {
+            let (matrix, names) = feature_matrix(batch, selection)?;
+            let kinds = vec![FeatureKind::Numeric; names.len()];
+            return Ok(TableFeatures { matrix, names, kinds });
+        }
+        FeatureSelection::Columns(names) => names.clone(),
+        FeatureSelection::AllNumericExcept(excluded) => {
+            for name in excluded {
+                column_by_name(batch, name)?;
+            }
+            let schema = batch.schema();
+            let picked = schema.fields().iter().filter(|f| {
+                (holds_numbers(f.data_type()) || is_categorical(f.data_type())) && !excluded.contains(f.name())
+            });
+            picked.map(|f| f.name().clone()).collect()
+        }
+    };
+    if names.is_empty() {
+        return Err(AutoencError::NoFeatures);
+    }
+    let mut kinds = Vec::with_capacity(names.len());
+    for name in &names {
+        let column = column_by_name(batch, name)?;
+        kinds.push(match is_categorical(column.data_type()) {
+            true => FeatureKind::Categorical { vocabulary: fit_vocabulary(column, name, max_categories)? },
+            false => FeatureKind::Numeric,
+        });
+    }
+    let (matrix, _) = model_features(batch, &names, &kinds)?;
+    Ok(TableFeatures { matrix, names, kinds })
+}
+
+/// A model's features out of `batch`, the columns `names` of the kinds `kinds` (the model's): numbers,
+/// or codes in the model's vocabularies. Also gives, per feature, how many values were outside its
+/// vocabulary (scored as other; 0 for numeric features).
+pub fn model_features(batch: &RecordBatch, names: &[String], kinds: &[FeatureKind]) -> Result<(Array2<f32>, Vec<u64>)> {
+    if names.len() != kinds.len() {
+        return Err(AutoencError::DimensionMismatch { expected: kinds.len(), got: names.len() });
+    }
+    let columns: Vec<&ArrayRef> = names.iter().map(|name| column_by_name(batch, name)).collect::<Result<_>>()?;
+    for (name, column) in names.iter().zip(&columns) {
+        if is_time(column.data_type()) {
+            return Err(time_column_error(name, column.data_type()));
+        }
+    }
+    if kinds.iter().all(|k| k.vocabulary().is_none()) {
+        return Ok((columns_matrix(batch, names)?.0, vec![0; names.len()]));
+    }
+    let named: Vec<(&str, &ArrayRef)> = names.iter().map(String::as_str).zip(columns).collect();
+    kinds_matrix(&named, kinds)
 }
 
 /// The feature matrix (`(rows, features)`, nulls as NaN) and the feature names.
@@ -299,5 +392,8 @@ pub fn feature_matrix(batch: &RecordBatch, selection: &FeatureSelection) -> Resu
 fn columns_matrix(batch: &RecordBatch, names: &[String]) -> Result<(Array2<f32>, Vec<String>)> {
     let columns: Vec<(&str, &ArrayRef)> =
         names.iter().map(|name| Ok((name.as_str(), column_by_name(batch, name)?))).collect::<Result<_>>()?;
+    if let Some((name, column)) = columns.iter().find(|(_, c)| is_time(c.data_type())) {
+        return Err(time_column_error(name, column.data_type()));
+    }
     Ok((arrow_matrix::columns_matrix(&columns)?, names.to_vec()))
 }

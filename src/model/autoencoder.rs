@@ -7,12 +7,17 @@
 //! naming the row. The score of a row is the mean squared reconstruction error over its observed
 //! features, in scaled units (for a variational model: of the decoded posterior mean — deterministic,
 //! and comparable with the other variants).
+//!
+//! A categorical feature's value in these matrices is its code in the feature's vocabulary, and its
+//! error is its scaled cross-entropy (see [`super::features`]); reconstructions give the most likely
+//! code, and explanations name the value seen and the value expected.
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
 
+use super::features::{FeatureKind, FeatureLayout};
 use super::network::{Architecture, Network};
 use super::params::{AutoencoderParams, AutoencoderValidParams};
 use super::resume::ResumeState;
@@ -31,6 +36,8 @@ pub struct Autoencoder {
     pub(crate) network: Network<f32>,
     pub(crate) scaler: Scaler,
     pub(crate) feature_names: Vec<String>,
+    /// Each feature's kind, and where the categorical ones sit in the network.
+    pub(crate) features: FeatureLayout,
     pub(crate) threshold: Threshold,
     pub(crate) sketch: ScoreSketch,
     pub(crate) report: TrainingReport,
@@ -47,8 +54,33 @@ pub struct Autoencoder {
 pub struct Contribution {
     pub feature: String,
     pub index: usize,
-    /// Squared reconstruction error of this feature, in scaled units.
+    /// Squared reconstruction error of this feature, in scaled units; for a categorical feature its
+    /// scaled cross-entropy.
     pub error: f64,
+    /// For a categorical feature: the value seen, the value the model expected and how likely it
+    /// found that one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<CategoryMismatch>,
+}
+
+/// What a categorical feature's explanation says: `protocol: got "icmp", expected "tcp" (p=0.93)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryMismatch {
+    /// The value seen: its text, `(other)` for one outside the vocabulary, or `NULL`.
+    pub got: String,
+    /// The most likely value in the reconstruction, written the same way.
+    pub expected: String,
+    /// The model's probability of `expected`.
+    pub probability: f64,
+}
+
+impl std::fmt::Display for Contribution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.category {
+            Some(c) => write!(f, "{}: got {}, expected {} (p={:.2})", self.feature, c.got, c.expected, c.probability),
+            None => write!(f, "{}: error {:.4}", self.feature, self.error),
+        }
+    }
 }
 
 /// Everything the scoring pass computes for a batch of rows.
@@ -62,6 +94,10 @@ pub struct ScoreDetails {
     pub feature_errors: Array2<f32>,
     /// Mean of `feature_errors` over observed features.
     pub scores: Array1<f64>,
+    /// For a model with categorical features, `(rows, features)`: each categorical feature's
+    /// probability of its most likely code (the code in `reconstruction_scaled`), NaN for numeric
+    /// features. `None` for a numeric model.
+    pub category_probability: Option<Array2<f32>>,
 }
 
 impl Autoencoder {
@@ -80,7 +116,31 @@ impl Autoencoder {
         &self.feature_names
     }
     pub fn n_features(&self) -> usize {
-        self.architecture.inputs
+        self.features.features()
+    }
+    /// Each feature's kind; a categorical feature's vocabulary.
+    pub fn feature_kinds(&self) -> &[FeatureKind] {
+        self.features.kinds()
+    }
+    /// The feature kinds and where the categorical ones sit in the network.
+    pub fn feature_layout(&self) -> &FeatureLayout {
+        &self.features
+    }
+    /// Whether any feature is categorical.
+    pub fn has_categories(&self) -> bool {
+        self.features.is_mixed()
+    }
+    /// An error for a door (`door` names it: "the SQL door") that cannot code categorical features
+    /// yet, when this model has any: passing numbers where a category's text belongs would otherwise be
+    /// read as codes, silently.
+    pub fn require_numeric(&self, door: &'static str) -> Result<()> {
+        if !self.has_categories() {
+            return Ok(());
+        }
+        let categorical =
+            self.feature_names.iter().zip(self.features.kinds()).filter(|(_, k)| k.vocabulary().is_some());
+        let features = categorical.map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", ");
+        Err(AutoencError::CategoriesNotSupported { door, features })
     }
     pub fn latent_size(&self) -> usize {
         self.architecture.latent
@@ -145,8 +205,15 @@ impl Autoencoder {
         if let Some((row, _)) = codes.indexed_iter().find(|(_, v)| !v.is_finite()) {
             return Err(AutoencError::InvalidInput(format!("code at row {} is not finite", row.0)));
         }
-        let scaled = self.network.decode(codes);
-        Ok(self.scaler.inverse(scaled.view()))
+        let output = self.network.decode(codes);
+        Ok(self.rows_of_output(output))
+    }
+
+    /// The network's output rows in original units: numeric features unscaled, categorical ones as
+    /// their most likely code.
+    fn rows_of_output(&self, output: Array2<f32>) -> Array2<f32> {
+        let scaled = if self.features.is_mixed() { self.features.collapse(output.view()).0 } else { output };
+        self.scaler.inverse(scaled.view())
     }
 
     /// The fraction of training rows that scored lower than `score`.
@@ -165,7 +232,30 @@ impl Autoencoder {
             return Err(AutoencError::ZeroExplainK);
         }
         let details = self.score_details(rows)?;
-        Ok(details.feature_errors.outer_iter().map(|errors| self.top_contributions(errors, k)).collect())
+        Ok(self.explain_details(rows, &details, k))
+    }
+
+    /// [`Autoencoder::explain`] from a scoring pass already made: `details` of `rows`.
+    pub fn explain_details(&self, rows: ArrayView2<f32>, details: &ScoreDetails, k: usize) -> Vec<Vec<Contribution>> {
+        let mut explained = Vec::with_capacity(rows.nrows());
+        for (i, errors) in details.feature_errors.outer_iter().enumerate() {
+            let mut top = self.top_contributions(errors, k);
+            if let Some(probability) = &details.category_probability {
+                for contribution in &mut top {
+                    let j = contribution.index;
+                    let Some(vocabulary) = self.features.vocabulary(j) else { continue };
+                    let name = |code: f32| vocabulary.category(code as u32).map_or(String::new(), |c| c.to_string());
+                    let seen = if rows[(i, j)].is_nan() { vocabulary.null_code() as f32 } else { rows[(i, j)] };
+                    contribution.category = Some(CategoryMismatch {
+                        got: name(seen),
+                        expected: name(details.reconstruction_scaled[(i, j)]),
+                        probability: probability[(i, j)] as f64,
+                    });
+                }
+            }
+            explained.push(top);
+        }
+        explained
     }
 
     /// The `k` largest observed entries of one row of per-feature errors.
@@ -179,6 +269,7 @@ impl Autoencoder {
                 feature: self.feature_names[index].clone(),
                 index,
                 error: error as f64,
+                category: None,
             })
             .collect()
     }
@@ -236,7 +327,7 @@ impl Generator<'_> {
     pub fn next_block(&mut self, n: usize) -> Result<Array2<f32>> {
         let rng = &mut self.rng;
         let codes = Array2::from_shape_simple_fn((n, self.model.latent_size()), || StandardNormal.sample(rng));
-        let scaled = self.model.network.decode(codes.view());
-        Ok(self.model.scaler.inverse(scaled.view()))
+        let output = self.model.network.decode(codes.view());
+        Ok(self.model.rows_of_output(output))
     }
 }

@@ -290,7 +290,7 @@ impl Autoencoder {
 
     /// Top-k sparsity: keeps the `k` code units of largest magnitude in each row (the others become 0),
     /// as training does; other variants leave the code alone.
-    fn mask_code(&self, mut code: ArrayViewMut2<f32>) {
+    pub(super) fn mask_code(&self, mut code: ArrayViewMut2<f32>) {
         if let Variant::Sparse { sparsity: Sparsity::TopK { k } } = self.params.variant() {
             let keep = top_k_mask(code.view(), k);
             code *= &keep;
@@ -554,7 +554,13 @@ impl Autoencoder {
         let scores: Array1<f64> =
             reconstruction.outer_iter().zip(rows.outer_iter()).map(|(r, x)| row_score(r, x, offset, inverse)).collect();
         check_scores_finite(scores.view(), at)?;
-        Ok(ScoreDetails { embedding, reconstruction_scaled: reconstruction, feature_errors, scores })
+        Ok(ScoreDetails {
+            embedding,
+            reconstruction_scaled: reconstruction,
+            feature_errors,
+            scores,
+            category_probability: None,
+        })
     }
 }
 
@@ -580,7 +586,9 @@ impl Autoencoder {
 
     /// [`Autoencoder::encode`] on up to `threads` threads; the result does not depend on `threads`.
     pub fn encode_parallel(&self, rows: ArrayView2<f32>, threads: usize) -> Result<Array2<f32>> {
-        let blocks = self.chunked(rows, threads, |block, at| self.encode_chunk(block, at))?;
+        let blocks = self.chunked(rows, threads, |block, at| {
+            if self.features.is_mixed() { self.mixed_encode_chunk(block, at) } else { self.encode_chunk(block, at) }
+        })?;
         concatenate_rows(blocks, self.latent_size())
     }
 
@@ -592,7 +600,9 @@ impl Autoencoder {
 
     /// [`Autoencoder::score`] on up to `threads` threads; the result does not depend on `threads`.
     pub fn score_parallel(&self, rows: ArrayView2<f32>, threads: usize) -> Result<Array1<f64>> {
-        let mut blocks = self.chunked(rows, threads, |block, at| self.score_chunk(block, at))?;
+        let mut blocks = self.chunked(rows, threads, |block, at| {
+            if self.features.is_mixed() { self.mixed_score_chunk(block, at) } else { self.score_chunk(block, at) }
+        })?;
         if blocks.len() == 1
             && let Some(only) = blocks.pop()
         {
@@ -613,19 +623,32 @@ impl Autoencoder {
 
     /// [`Autoencoder::score_details`] on up to `threads` threads; the result does not depend on `threads`.
     pub fn score_details_parallel(&self, rows: ArrayView2<f32>, threads: usize) -> Result<ScoreDetails> {
-        let blocks = self.chunked(rows, threads, |block, at| self.score_details_chunk(block, at))?;
+        let blocks = self.chunked(rows, threads, |block, at| {
+            if self.features.is_mixed() {
+                self.mixed_score_details_chunk(block, at)
+            } else {
+                self.score_details_chunk(block, at)
+            }
+        })?;
         let scores = blocks.iter().flat_map(|b| b.scores.iter().copied()).collect();
         let (mut embedding, mut reconstruction, mut errors) = (Vec::new(), Vec::new(), Vec::new());
+        let mut probability = Vec::new();
         for block in blocks {
             embedding.push(block.embedding);
             reconstruction.push(block.reconstruction_scaled);
             errors.push(block.feature_errors);
+            probability.extend(block.category_probability);
         }
+        let category_probability = match self.features.is_mixed() {
+            true => Some(concatenate_rows(probability, self.n_features())?),
+            false => None,
+        };
         Ok(ScoreDetails {
             embedding: concatenate_rows(embedding, self.latent_size())?,
             reconstruction_scaled: concatenate_rows(reconstruction, self.n_features())?,
             feature_errors: concatenate_rows(errors, self.n_features())?,
             scores,
+            category_probability,
         })
     }
 

@@ -159,6 +159,18 @@ pub mod defaults {
     pub const CONTAMINATION: f64 = 0.1;
     /// Seed for initialisation, shuffling, validation split and noise.
     pub const SEED: u64 = 0;
+    /// Values a categorical feature's vocabulary keeps; rarer ones share the "other" code.
+    pub const MAX_CATEGORIES: usize = 64;
+
+    pub(super) fn max_categories() -> usize {
+        MAX_CATEGORIES
+    }
+}
+
+/// Whether the vocabulary size is the default one: then it is not written, so a numeric model's file
+/// is the same bytes as before the setting existed.
+fn is_default_max_categories(n: &usize) -> bool {
+    *n == defaults::MAX_CATEGORIES
 }
 
 impl Default for Noise {
@@ -212,6 +224,8 @@ struct Settings {
     threshold: Option<f64>,
     seed: u64,
     record_timings: bool,
+    #[serde(default = "defaults::max_categories", skip_serializing_if = "is_default_max_categories")]
+    max_categories: usize,
 }
 
 /// Validated hyper-parameters: the only kind that can be fitted. Made only by
@@ -285,6 +299,7 @@ impl Default for AutoencoderParams {
             threshold: None,
             seed: defaults::SEED,
             record_timings: true,
+            max_categories: defaults::MAX_CATEGORIES,
         })
     }
 }
@@ -444,6 +459,13 @@ impl AutoencoderParams {
         self.0.seed = seed;
         self
     }
+    /// The most values a categorical feature's vocabulary keeps at fit, most frequent first; the rest,
+    /// and values first seen at scoring, share the "other" code. Default: 64; at most
+    /// [`crate::limits::MAX_CATEGORIES`].
+    pub fn max_categories(mut self, n: usize) -> Self {
+        self.0.max_categories = n;
+        self
+    }
     /// Keep per-epoch wall-clock durations in the training report. Default: true. Durations are the
     /// only part of a model file that differs between two runs with the same seed and data; switch them
     /// off for byte-identical files.
@@ -455,6 +477,13 @@ impl AutoencoderParams {
     /// Validates every rule that does not depend on the data.
     pub fn check(&self) -> Result<AutoencoderValidParams> {
         let p = &self.0;
+        if !(1..=crate::limits::MAX_CATEGORIES).contains(&p.max_categories) {
+            return Err(AutoencError::InvalidHyperparameter {
+                name: "max_categories",
+                rule: "a whole number from 1 to 4096",
+                value: p.max_categories as f64,
+            });
+        }
         match p.latent {
             LatentSize::Fixed(0) => return Err(AutoencError::ZeroLatent),
             LatentSize::Auto { explained_variance: v } if !(v > 0.0 && v <= 1.0) => {
@@ -697,6 +726,10 @@ impl AutoencoderValidParams {
     /// Whether per-epoch durations go into the training report.
     pub fn record_timings(&self) -> bool {
         self.0.record_timings
+    }
+    /// The most values a categorical feature's vocabulary keeps.
+    pub fn max_categories(&self) -> usize {
+        self.0.max_categories
     }
 
     /// The code activation actually used (defaults depend on the variant).

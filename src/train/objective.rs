@@ -5,11 +5,15 @@
 //! by the caller and handed in through [`Batch`], so the objective itself is a pure function — which is
 //! what lets the gradient checks compare it against finite differences.
 
+use std::sync::Arc;
+
 use ndarray::{Array2, ArrayView2, Zip};
 
 use crate::linalg::{Real, real};
 use crate::model::activation::Activation;
+use crate::model::features::NetworkLayout;
 use crate::model::loss::reconstruction_loss;
+use crate::model::mixed_loss::{mixed_loss, mixed_row_errors};
 use crate::model::network::Network;
 use crate::model::params::{Loss, Sparsity, Variant};
 use crate::model::regularizer::{LOG_VAR_LIMIT, contractive, gaussian_kl, kl_sparsity, l1_activity, top_k_mask};
@@ -40,12 +44,15 @@ impl LossParts {
 }
 
 /// What the objective needs to know beyond the network.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Objective {
     pub variant: Variant,
     pub loss: Loss,
     /// Share of each batch's rows, the worst reconstructed, left out of the reconstruction loss.
     pub trim_fraction: f64,
+    /// Where the categorical features' blocks sit, for a model that has any: their outputs are
+    /// trained with softmax cross-entropy ([`mixed_loss`]), the rest with `loss`.
+    pub categories: Option<Arc<NetworkLayout>>,
 }
 
 /// The loss mask with the `fraction` of rows of largest mean squared error (over observed entries)
@@ -55,12 +62,30 @@ fn trim_rows<F: Real>(
     target: ArrayView2<F>,
     mask: Option<ArrayView2<F>>,
     fraction: f64,
+    categories: Option<&NetworkLayout>,
 ) -> Array2<F> {
     let mut keep = match mask {
         Some(m) => m.to_owned(),
         None => Array2::from_elem(output.raw_dim(), F::one()),
     };
-    let errors: Vec<f64> = output
+    let errors: Vec<f64> = match categories {
+        Some(layout) => mixed_row_errors(layout, output, target, keep.view()),
+        None => squared_row_errors(output, target, keep.view()),
+    };
+    let mut sorted = errors.clone();
+    sorted.sort_by(f64::total_cmp);
+    let cut = sorted[((1.0 - fraction) * (sorted.len().saturating_sub(1)) as f64).floor() as usize];
+    for (mut row, &e) in keep.rows_mut().into_iter().zip(&errors) {
+        if e > cut {
+            row.fill(F::zero());
+        }
+    }
+    keep
+}
+
+/// Each row's mean squared error over its observed entries.
+fn squared_row_errors<F: Real>(output: ArrayView2<F>, target: ArrayView2<F>, keep: ArrayView2<F>) -> Vec<f64> {
+    output
         .rows()
         .into_iter()
         .zip(target.rows())
@@ -75,19 +100,23 @@ fn trim_rows<F: Real>(
             }
             if count > 0.0 { sum / count } else { 0.0 }
         })
-        .collect();
-    let mut sorted = errors.clone();
-    sorted.sort_by(f64::total_cmp);
-    let cut = sorted[((1.0 - fraction) * (sorted.len().saturating_sub(1)) as f64).floor() as usize];
-    for (mut row, &e) in keep.rows_mut().into_iter().zip(&errors) {
-        if e > cut {
-            row.fill(F::zero());
-        }
-    }
-    keep
+        .collect()
 }
 
 impl Objective {
+    /// The reconstruction part of the loss and its gradient with respect to `output`.
+    fn reconstruction<F: Real>(
+        &self,
+        output: ArrayView2<F>,
+        target: ArrayView2<F>,
+        mask: Option<ArrayView2<F>>,
+    ) -> (f64, Array2<F>) {
+        match &self.categories {
+            Some(layout) => mixed_loss(layout, output, target, mask),
+            None => reconstruction_loss(self.loss, output, target, mask),
+        }
+    }
+
     /// Loss of `batch` under `net`; adds the gradient into `grads` (which the caller zeroes).
     pub fn loss_and_gradients<F: Real>(&self, net: &Network<F>, batch: &Batch<F>, grads: &mut Network<F>) -> LossParts {
         let encoder_outputs = net.encoder.forward_train(batch.input);
@@ -120,10 +149,10 @@ impl Objective {
 
         let decoder_outputs = net.decoder.forward_train(code.view());
         let output = decoder_outputs.last().map_or(code.view(), |o| o.view());
-        let trimmed =
-            (self.trim_fraction > 0.0).then(|| trim_rows(output, batch.target, batch.mask, self.trim_fraction));
+        let trimmed = (self.trim_fraction > 0.0)
+            .then(|| trim_rows(output, batch.target, batch.mask, self.trim_fraction, self.categories.as_deref()));
         let mask = trimmed.as_ref().map(|m| m.view()).or(batch.mask);
-        let (reconstruction, grad_output) = reconstruction_loss(self.loss, output, batch.target, mask);
+        let (reconstruction, grad_output) = self.reconstruction(output, batch.target, mask);
         let mut grad_code = net.decoder.backward(code.view(), &decoder_outputs, grad_output, &mut grads.decoder);
 
         let grad_hidden = match (variational, self.variant) {
@@ -131,7 +160,12 @@ impl Objective {
                 let heads = net.heads.as_ref().expect("variational network has heads");
                 let grad_heads = grads.heads.as_mut().expect("variational gradients have heads");
                 let noise = batch.noise.expect("variational batches carry noise");
-                let features = batch.target.ncols().max(1) as f64;
+                // Per feature, as the reconstruction part is: a categorical feature's block is one.
+                let features = match &self.categories {
+                    Some(layout) => layout.numeric.len() + layout.blocks.len(),
+                    None => batch.target.ncols(),
+                };
+                let features = features.max(1) as f64;
                 let scale = beta / (batch.target.nrows().max(1) as f64 * features);
                 let (kl, mut grad_mean, mut grad_log_var) = gaussian_kl(mean.view(), log_var.view(), scale);
                 penalty += kl;
@@ -198,6 +232,6 @@ impl Objective {
             _ => net.encode(target),
         };
         let output = net.decode(code.view());
-        reconstruction_loss(self.loss, output.view(), target, mask).0
+        self.reconstruction(output.view(), target, mask).0
     }
 }

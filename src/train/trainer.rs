@@ -17,7 +17,9 @@ use super::objective::{Batch, LossParts, Objective};
 use super::optimizer::{self, Optimizer};
 use crate::anomaly::{ScoreSketch, Threshold, ThresholdRule, quantile_sorted, sorted_scores};
 use crate::error::{AutoencError, Result};
+use crate::model::activation::Activation;
 use crate::model::autoencoder::Autoencoder;
+use crate::model::features::{FeatureKind, FeatureLayout};
 use crate::model::network::{Architecture, Network};
 use crate::model::params::{AutoencoderParams, AutoencoderValidParams, LatentSize, Loss, Sparsity, Variant};
 use crate::model::training_report::{EpochKind, EpochRecord, TrainingReport};
@@ -112,19 +114,78 @@ fn resolve_latent(params: &AutoencoderValidParams, scaled: &Scaled) -> Result<(u
     Ok((latent, spectrum))
 }
 
-/// Fits a new model on `data`.
+/// Whether the params can train categorical features: their outputs are logits for a softmax, so the
+/// loss must be MSE (cross-entropy on the blocks) and the output layer linear.
+fn check_categories(params: &AutoencoderValidParams, layout: &FeatureLayout, names: &[String]) -> Result<()> {
+    let Some(j) = layout.kinds().iter().position(|k| matches!(k, FeatureKind::Categorical { .. })) else {
+        return Ok(());
+    };
+    if params.loss() == Loss::Bce {
+        return Err(AutoencError::CategoricalWithBce { feature: names[j].clone() });
+    }
+    if params.output_activation() != Activation::Identity {
+        return Err(AutoencError::InvalidInput(format!(
+            "feature '{}' is categorical: its outputs are logits for a softmax, so the output activation must \
+             be identity, not {}",
+            names[j],
+            params.output_activation()
+        )));
+    }
+    Ok(())
+}
+
+/// Rows in the network's terms: checked codes, scaled, categorical features one-hot, with the mask of
+/// missing numeric values.
+fn network_rows(layout: &FeatureLayout, scaler: &Scaler, data: ArrayView2<f32>, names: &[String]) -> Result<Scaled> {
+    if !layout.is_mixed() {
+        return scaler.transform(data, names);
+    }
+    let codes = layout.normalise_codes(data, names)?;
+    let scaled = scaler.transform(codes.view(), names)?;
+    Ok(Scaled { values: layout.expand(scaled.values.view()), mask: scaled.mask.map(|m| layout.expand_mask(m.view())) })
+}
+
+/// Fits a new model on `data`, every feature numeric.
 pub fn fit(
     params: &AutoencoderValidParams,
     data: ArrayView2<f32>,
     feature_names: Vec<String>,
     on_epoch: &mut dyn FnMut(&EpochRecord),
 ) -> Result<Autoencoder> {
+    fit_features(params, data, feature_names, FeatureLayout::numeric(data.ncols()), on_epoch)
+}
+
+/// Fits a new model on `data` whose features are of the kinds `layout` gives (categorical ones as
+/// codes in their vocabularies).
+pub fn fit_features(
+    params: &AutoencoderValidParams,
+    data: ArrayView2<f32>,
+    feature_names: Vec<String>,
+    layout: FeatureLayout,
+    on_epoch: &mut dyn FnMut(&EpochRecord),
+) -> Result<Autoencoder> {
     check_training_data(data, &feature_names)?;
-    let scaler = Scaler::fit(params.scaling(), data);
-    let scaled = scaler.transform(data, &feature_names)?;
+    if layout.features() != data.ncols() {
+        return Err(AutoencError::InvalidInput(format!(
+            "{} feature kinds for {} feature columns",
+            layout.features(),
+            data.ncols()
+        )));
+    }
+    check_categories(params, &layout, &feature_names)?;
+    let codes = if layout.is_mixed() { Some(layout.normalise_codes(data, &feature_names)?) } else { None };
+    let mut scaler = Scaler::fit(params.scaling(), codes.as_ref().map_or(data, |c| c.view()));
+    for (j, kind) in layout.kinds().iter().enumerate() {
+        if let FeatureKind::Categorical { .. } = kind {
+            // A code is not a quantity: it passes the scaler unchanged.
+            scaler.offset[j] = 0.0;
+            scaler.scale[j] = 1.0;
+        }
+    }
+    let scaled = network_rows(&layout, &scaler, data, &feature_names)?;
     check_bce_range(params, &scaled, &feature_names)?;
     let (latent, explained_variance) = resolve_latent(params, &scaled)?;
-    let architecture = Architecture::from_params(params, data.ncols(), latent);
+    let architecture = Architecture::from_params(params, layout.width(), latent);
     architecture.check_size()?;
     let mut init_rng = Pcg64Mcg::seed_from_u64(params.seed());
     let network = Network::init(&architecture, params.init(), &mut init_rng);
@@ -135,6 +196,7 @@ pub fn fit(
         network,
         scaler,
         feature_names,
+        features: layout,
         threshold: Threshold { value: f64::INFINITY, rule: ThresholdRule::Explicit },
         sketch: ScoreSketch::from_sorted(&[]),
         report: TrainingReport::default(),
@@ -184,7 +246,12 @@ fn train_epochs(
     model.report.training_rows = train_rows.len();
     model.report.validation_rows = validation.as_ref().map_or(0, |v| v.rows());
 
-    let objective = Objective { variant: params.variant(), loss: params.loss(), trim_fraction: params.trim_fraction() };
+    let objective = Objective {
+        variant: params.variant(),
+        loss: params.loss(),
+        trim_fraction: params.trim_fraction(),
+        categories: model.features.network().cloned(),
+    };
     let mut optimizer =
         optimizer::build(params.optimizer(), params.learning_rate(), params.momentum(), params.weight_decay());
     let mut grads = model.network.zeros_like();
@@ -258,13 +325,16 @@ fn run_batches(
     rng: &mut Pcg64Mcg,
 ) -> LossParts {
     let params = &model.params;
+    let categories = model.features.network().cloned();
     let mut sum = LossParts::default();
     let mut seen = 0usize;
     for chunk in indices.chunks(params.batch_size()) {
         let target = gather_rows(&data.scaled.values, chunk);
         let mask = data.scaled.mask.as_ref().map(|m| gather_rows(m, chunk));
         let corrupted = match params.variant() {
-            Variant::Denoising { noise } => Some(corrupt(target.view(), noise, &data.range, rng)),
+            Variant::Denoising { noise } => {
+                Some(corrupt(target.view(), noise, &data.range, categories.as_deref(), rng))
+            }
             _ => None,
         };
         let noise: Option<Array2<f32>> = model.architecture.variational.then(|| {
@@ -328,7 +398,7 @@ impl Autoencoder {
     fn training_set(&self, data: ArrayView2<f32>) -> Result<TrainingSet> {
         self.check_width(data.ncols())?;
         check_training_data(data, &self.feature_names)?;
-        let scaled = self.scaler.transform(data, &self.feature_names)?;
+        let scaled = network_rows(&self.features, &self.scaler, data, &self.feature_names)?;
         check_bce_range(&self.params, &scaled, &self.feature_names)?;
         let range = FeatureRange::of(scaled.values.view());
         Ok(TrainingSet { scaled, range })
@@ -368,8 +438,12 @@ impl Autoencoder {
         if params.shuffle() {
             indices.shuffle(rng);
         }
-        let objective =
-            Objective { variant: params.variant(), loss: params.loss(), trim_fraction: params.trim_fraction() };
+        let objective = Objective {
+            variant: params.variant(),
+            loss: params.loss(),
+            trim_fraction: params.trim_fraction(),
+            categories: self.features.network().cloned(),
+        };
         let mut grads = self.network.zeros_like();
         let parts = run_batches(self, &objective, optimizer.as_mut(), &mut grads, &set, &indices, rng);
         let learning_rate = optimizer.learning_rate();
@@ -431,5 +505,19 @@ impl AutoencoderValidParams {
         on_epoch: &mut dyn FnMut(&EpochRecord),
     ) -> Result<Autoencoder> {
         fit(self, data, feature_names, on_epoch)
+    }
+
+    /// Fits on features of the given kinds: a categorical feature's column in `data` holds codes in
+    /// its vocabulary ([`crate::Vocabulary::code`]; NaN is NULL). The doors learn the vocabularies
+    /// from the columns' text ([`crate::Vocabulary::fit`], with [`Self::max_categories`]) and code the
+    /// rows with them.
+    pub fn fit_with_kinds(
+        &self,
+        data: ArrayView2<f32>,
+        feature_names: Vec<String>,
+        kinds: Vec<FeatureKind>,
+        on_epoch: &mut dyn FnMut(&EpochRecord),
+    ) -> Result<Autoencoder> {
+        fit_features(self, data, feature_names, FeatureLayout::new(kinds), on_epoch)
     }
 }

@@ -90,13 +90,13 @@ pub(crate) fn check_feature_types(function: &str, types: &[DataType]) -> Result<
 
 /// Resolves the model at planning time when the call allows it (named literal or default).
 pub(crate) fn planned_model(registry: &ModelRegistry, source: &ModelSource) -> Result<Option<Arc<Autoencoder>>> {
-    match source {
-        ModelSource::Default => registry.default_model().map(Some).map_err(|e| DataFusionError::Plan(e.to_string())),
-        ModelSource::Named(Some(name)) => {
-            registry.get(name).map(Some).map_err(|e| DataFusionError::Plan(e.to_string()))
-        }
-        _ => Ok(None),
-    }
+    let model = match source {
+        ModelSource::Default => registry.default_model().map_err(|e| DataFusionError::Plan(e.to_string()))?,
+        ModelSource::Named(Some(name)) => registry.get(name).map_err(|e| DataFusionError::Plan(e.to_string()))?,
+        _ => return Ok(None),
+    };
+    model.require_numeric("the SQL door").map_err(|e| DataFusionError::Plan(e.to_string()))?;
+    Ok(Some(model))
 }
 
 /// Feature rows of a batch: the matrix (NaN for missing values) and which rows are NULL as a whole.
@@ -245,6 +245,7 @@ pub(crate) fn evaluate<T: Clone>(
 
     let mut out: Vec<Option<T>> = vec![None; rows];
     for (model, members) in groups {
+        model.require_numeric("the SQL door").map_err(exec(function))?;
         let mut feature_arrays: Vec<ArrayRef> = arrays[first_feature..].to_vec();
         let mut threshold = None;
         let expected = width(&model);

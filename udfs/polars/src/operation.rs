@@ -84,6 +84,7 @@ impl Operation {
     /// Planning: checks options and input dtypes, and names the output after the first input.
     pub fn output_field(&self, model: &Autoencoder, fields: &[Field]) -> PolarsResult<Field> {
         self.check_options()?;
+        model.require_numeric("the Polars door").map_err(crate::to_polars)?;
         check_fields(self.name(), fields, self.input_width(model))?;
         let name = fields.first().map(|f| f.name().clone()).unwrap_or_else(|| PlSmallStr::from_static(self.name()));
         Ok(Field::new(name, self.output_dtype(model)))
@@ -92,6 +93,7 @@ impl Operation {
     /// Execution: one output value per input row, null for null rows.
     pub fn evaluate(&self, model: &Autoencoder, inputs: &[Series]) -> PolarsResult<Series> {
         self.check_options()?;
+        model.require_numeric("the Polars door").map_err(crate::to_polars)?;
         let function = self.name();
         let width = self.input_width(model);
         let name = inputs.first().map(|s| s.name().clone()).unwrap_or_else(|| PlSmallStr::from_static(function));
