@@ -268,6 +268,8 @@ fn stages_started(log: &str) -> Vec<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "Ballista 55.0 can hang the job or read a lost executor's shuffle output twice (docs/cluster.md); \
+            run with --ignored to see it"]
 async fn killing_an_executor_mid_query_gives_a_retry_or_a_clear_error_never_a_wrong_answer() {
     let setup = Setup::new().await;
     let mut cluster = Cluster::start(2, &setup.models());

@@ -21,6 +21,7 @@ use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use autoenc::Autoencoder;
+use autoenc::io::arrow_categories::{is_categorical, kinds_matrix};
 pub(crate) use autoenc::io::arrow_matrix::is_numeric;
 use autoenc::io::arrow_matrix::{
     columns_matrix, holds_no_value, is_list_of_numbers, is_struct_of_numbers, list_matrix, struct_matrix,
@@ -67,20 +68,33 @@ pub(crate) fn model_source(types: &[DataType], literal_name: Option<&ScalarValue
     }
 }
 
-/// Plan-time checks of the feature arguments' types; returns how many numeric columns there are (0
-/// for the list and struct forms).
-pub(crate) fn check_feature_types(function: &str, types: &[DataType]) -> Result<usize> {
+/// Whether a struct's fields are all features: numbers, or (with `categories`) categorical values.
+fn is_struct_of_features(dt: &DataType, categories: bool) -> bool {
+    match dt {
+        DataType::Struct(fields) if categories && !fields.is_empty() => {
+            fields.iter().all(|f| is_numeric(f.data_type()) || is_categorical(f.data_type()))
+        }
+        _ => is_struct_of_numbers(dt),
+    }
+}
+
+/// Plan-time checks of the feature arguments' types; returns how many feature columns there are (0
+/// for the list and struct forms). With `categories`, text, boolean and dictionary-of-text columns (and
+/// struct fields) are features too: the scalar functions code them in the model's vocabularies;
+/// `ae_train` takes numbers only.
+pub(crate) fn check_feature_types(function: &str, types: &[DataType], categories: bool) -> Result<usize> {
+    let what = if categories {
+        "features must be numeric or categorical (text, boolean) columns, one list of numbers or one struct of such fields"
+    } else {
+        "features must be numeric columns, one list of numbers or one struct of numeric fields"
+    };
     match types {
         [] => plan_err!("{function}: no feature arguments; pass a list column, a struct, or numeric columns"),
-        [one] if is_list_of_numbers(one) || is_struct_of_numbers(one) => Ok(0),
+        [one] if is_list_of_numbers(one) || is_struct_of_features(one, categories) => Ok(0),
         many => {
             for (i, dt) in many.iter().enumerate() {
-                if !is_numeric(dt) {
-                    return plan_err!(
-                        "{function}: feature argument {} has type {dt}; features must be numeric columns, \
-                         one list of numbers or one struct of numeric fields",
-                        i + 1
-                    );
+                if !(is_numeric(dt) || (categories && is_categorical(dt))) {
+                    return plan_err!("{function}: feature argument {} has type {dt}; {what}", i + 1);
                 }
             }
             Ok(many.len())
@@ -95,7 +109,6 @@ pub(crate) fn planned_model(registry: &ModelRegistry, source: &ModelSource) -> R
         ModelSource::Named(Some(name)) => registry.get(name).map_err(|e| DataFusionError::Plan(e.to_string()))?,
         _ => return Ok(None),
     };
-    model.require_numeric("the SQL door").map_err(|e| DataFusionError::Plan(e.to_string()))?;
     Ok(Some(model))
 }
 
@@ -114,6 +127,58 @@ pub(crate) fn features(function: &str, names: &[String], arrays: &[ArrayRef], ex
     let matrix = feature_rows(function, names, arrays, expected)?;
     // A NULL list or struct row is a row of NaN in the bridge's matrix, so this covers it too.
     let valid = matrix.outer_iter().map(|row| row.iter().any(|v| !v.is_nan())).collect();
+    Ok(Features { matrix, valid })
+}
+
+/// [`features`] for `model`'s features: a model with categorical features takes their values as text
+/// (or booleans), in columns or struct fields, coded in its vocabularies; a numeric model takes numbers.
+pub(crate) fn model_features(
+    function: &str,
+    names: &[String],
+    arrays: &[ArrayRef],
+    model: &Autoencoder,
+) -> Result<Features> {
+    let in_function = |e: autoenc::AutoencError| DataFusionError::Execution(format!("{function}: {e}"));
+    let expected = model.n_features();
+    let categorical_argument = |dt: &DataType| {
+        is_categorical(dt)
+            || matches!(dt, DataType::Struct(fields) if fields.iter().any(|f| is_categorical(f.data_type())))
+    };
+    if !model.has_categories() {
+        if let Some(i) = arrays.iter().position(|a| categorical_argument(a.data_type())) {
+            return exec_err!(
+                "{function}: feature argument {} is {}, but this model's features are all numeric",
+                i + 1,
+                arrays[i].data_type()
+            );
+        }
+        return features(function, names, arrays, expected);
+    }
+    let (columns, column_names, nulls): (Vec<ArrayRef>, Vec<String>, Option<arrow::buffer::NullBuffer>) = match arrays {
+        [one] if matches!(one.data_type(), DataType::Struct(_)) => {
+            let fields = one.as_struct();
+            let prefix = names.first().map_or("features", String::as_str);
+            let named = fields.fields().iter().map(|f| format!("{prefix}.{}", f.name())).collect();
+            (fields.columns().to_vec(), named, one.logical_nulls())
+        }
+        [one] if is_list_of_numbers(one.data_type()) => {
+            return exec_err!(
+                "{function}: this model has categorical features, which a list of numbers cannot hold; pass \
+                     its features as columns or a struct"
+            );
+        }
+        many => {
+            let named = (0..many.len()).map(|j| names.get(j).cloned().unwrap_or_else(|| format!("argument {}", j + 1)));
+            (many.to_vec(), named.collect(), None)
+        }
+    };
+    if columns.len() != expected {
+        return exec_err!("{function}: wrong dimension: expected {expected} features, got {}", columns.len());
+    }
+    let named: Vec<(&str, &ArrayRef)> = column_names.iter().map(String::as_str).zip(&columns).collect();
+    let (matrix, _) = kinds_matrix(&named, model.feature_kinds()).map_err(in_function)?;
+    // A NULL struct row is NULL as a whole; otherwise a row always holds its categories (NULL is one).
+    let valid = (0..matrix.nrows()).map(|i| nulls.as_ref().is_none_or(|n| n.is_valid(i))).collect();
     Ok(Features { matrix, valid })
 }
 
@@ -183,16 +248,33 @@ pub(crate) fn literal_argument(value: &ColumnarValue) -> Result<Option<ScalarVal
     Ok(Some(ScalarValue::try_from_array(&first, 0)?))
 }
 
+/// What an input row holds for a model: its features, or a code to decode (`ae_decode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowInput {
+    Features,
+    Codes,
+}
+
+impl RowInput {
+    /// How many values a row holds for `model`.
+    pub(crate) fn width(self, model: &Autoencoder) -> usize {
+        match self {
+            RowInput::Features => model.n_features(),
+            RowInput::Codes => model.latent_size(),
+        }
+    }
+}
+
 /// Runs `compute` for every non-NULL row, grouping rows by model, and returns one result per row
-/// (`None` for NULL rows). `width` is how many values a row holds for a model (its feature count, or
-/// its code size for `ae_decode`). `threshold_allowed` lets a trailing numeric literal be a threshold when the
+/// (`None` for NULL rows). `input` says what a row holds for a model (its features, or a code for
+/// `ae_decode`). `threshold_allowed` lets a trailing numeric literal be a threshold when the
 /// feature count is one more than the model's.
 pub(crate) fn evaluate<T: Clone>(
     function: &str,
     registry: &ModelRegistry,
     args: &ScalarFunctionArgs,
     threshold_allowed: bool,
-    width: impl Fn(&Autoencoder) -> usize,
+    input: RowInput,
     compute: impl Fn(&Autoencoder, &Array2<f32>, Option<f64>) -> Result<Vec<T>>,
 ) -> Result<Vec<Option<T>>> {
     let rows = args.number_rows;
@@ -245,13 +327,13 @@ pub(crate) fn evaluate<T: Clone>(
 
     let mut out: Vec<Option<T>> = vec![None; rows];
     for (model, members) in groups {
-        model.require_numeric("the SQL door").map_err(exec(function))?;
         let mut feature_arrays: Vec<ArrayRef> = arrays[first_feature..].to_vec();
         let mut threshold = None;
-        let expected = width(&model);
+        let expected = input.width(&model);
         let numeric_columns =
             feature_arrays.len() > 1 || feature_arrays.first().is_some_and(|a| is_numeric(a.data_type()));
-        let list_then_threshold = feature_arrays.len() == 2 && !is_numeric(feature_arrays[0].data_type());
+        let whole_row = |dt: &DataType| is_list_of_numbers(dt) || matches!(dt, DataType::Struct(_));
+        let list_then_threshold = feature_arrays.len() == 2 && whole_row(feature_arrays[0].data_type());
         if threshold_allowed && ((numeric_columns && feature_arrays.len() == expected + 1) || list_then_threshold) {
             let Some(value) = args.args.last().map(literal_argument).transpose()?.flatten() else {
                 return exec_err!("{function}: the threshold must be a literal");
@@ -262,7 +344,10 @@ pub(crate) fn evaluate<T: Clone>(
             });
             feature_arrays.pop();
         }
-        let features = features(function, &names[first_feature..], &feature_arrays, expected)?;
+        let features = match input == RowInput::Features {
+            true => model_features(function, &names[first_feature..], &feature_arrays, &model)?,
+            false => features(function, &names[first_feature..], &feature_arrays, expected)?,
+        };
         let wanted: Vec<usize> = members.into_iter().filter(|&i| features.valid[i]).collect();
         if wanted.is_empty() {
             continue;

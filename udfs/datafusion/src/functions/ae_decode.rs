@@ -69,6 +69,6 @@ impl AeFunction for Decode {
         })
     }
     fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        vectors(Self::NAME, registry, args, |m| m.latent_size(), |model, codes| model.decode(codes))
+        vectors(Self::NAME, registry, args, crate::arguments::RowInput::Codes, |model, codes| model.decode(codes))
     }
 }

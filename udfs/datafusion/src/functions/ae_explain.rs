@@ -80,14 +80,10 @@ impl AeFunction for Explain {
             return exec_err!("ae_explain: k must be a positive integer literal");
         };
         args.arg_fields.pop();
-        let lists: Vec<Option<Vec<Contribution>>> = evaluate(
-            Self::NAME,
-            registry,
-            &args,
-            false,
-            |m| m.n_features(),
-            |model, rows, _| model.explain(rows.view(), k).map_err(exec(Self::NAME)),
-        )?;
+        let lists: Vec<Option<Vec<Contribution>>> =
+            evaluate(Self::NAME, registry, &args, false, crate::arguments::RowInput::Features, |model, rows, _| {
+                model.explain(rows.view(), k).map_err(exec(Self::NAME))
+            })?;
         let lengths = lists.iter().map(|l| l.as_ref().map_or(0, Vec::len));
         let offsets = OffsetBuffer::from_lengths(lengths);
         let entries: Vec<&Contribution> = lists.iter().flatten().flatten().collect();

@@ -146,7 +146,7 @@ impl AggregateUDFImpl for AeTrainFunc {
             Some(DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => &arg_types[..arg_types.len() - 1],
             _ => arg_types,
         };
-        crate::arguments::check_feature_types("ae_train", features)?;
+        crate::arguments::check_feature_types("ae_train", features, false)?;
         Ok(DataType::Binary)
     }
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {

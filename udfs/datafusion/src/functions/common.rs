@@ -15,7 +15,9 @@ use datafusion::logical_expr::{
 use ndarray::{Array2, ArrayView1, ArrayView2};
 
 use super::scalar::AeFunction;
-use crate::arguments::{ModelSource, check_feature_types, evaluate, exec, is_numeric, model_source, planned_model};
+use crate::arguments::{
+    ModelSource, RowInput, check_feature_types, evaluate, exec, is_numeric, model_source, planned_model,
+};
 use crate::registry::ModelRegistry;
 
 pub(crate) const DOC_SECTION: DocSection = DocSection {
@@ -51,17 +53,10 @@ pub(crate) fn from_scores<T: Clone>(
     threshold_allowed: bool,
     of_score: impl Fn(&Autoencoder, f64, Option<f64>) -> T,
 ) -> Result<Vec<Option<T>>> {
-    evaluate(
-        function,
-        registry,
-        args,
-        threshold_allowed,
-        |m| m.n_features(),
-        |model, rows, threshold| {
-            let scores = model.score(rows.view()).map_err(exec(function))?;
-            Ok(scores.iter().map(|&score| of_score(model, score, threshold)).collect())
-        },
-    )
+    evaluate(function, registry, args, threshold_allowed, RowInput::Features, |model, rows, threshold| {
+        let scores = model.score(rows.view()).map_err(exec(function))?;
+        Ok(scores.iter().map(|&score| of_score(model, score, threshold)).collect())
+    })
 }
 
 /// Checks a call's argument types at planning and resolves the model when it is known then (a named
@@ -82,12 +77,12 @@ pub(crate) fn plan_call(
     }
     let model = planned_model(registry, &source)?;
     let features = &types[first_feature..];
-    let numeric_columns = check_feature_types(function, features).or_else(|err| {
+    let numeric_columns = check_feature_types(function, features, true).or_else(|err| {
         // `list, threshold` is the one mixed form, for ae_is_anomaly.
         // Only a list or struct (0 numeric columns) then a number: `column, anything` is no such form.
         if threshold_allowed
             && features.len() == 2
-            && matches!(check_feature_types(function, &features[..1]), Ok(0))
+            && matches!(check_feature_types(function, &features[..1], true), Ok(0))
             && is_numeric(&features[1])
         {
             Ok(0)
@@ -142,16 +137,16 @@ pub(crate) fn vector_type(width: Option<usize>) -> DataType {
 }
 
 /// One batch of a function that maps each row to a vector with a model method (`encode`, `decode`,
-/// `reconstruct`), as the list type planned for it. `width` is how many values an input row holds for
-/// a model (its feature count, or its code size for `ae_decode`).
+/// `reconstruct`), as the list type planned for it. `input` says what an input row holds for a model
+/// (its features, or a code for `ae_decode`).
 pub(crate) fn vectors(
     function: &str,
     registry: &ModelRegistry,
     args: ScalarFunctionArgs,
-    width: impl Fn(&Autoencoder) -> usize,
+    input: RowInput,
     method: impl Fn(&Autoencoder, ArrayView2<f32>) -> autoenc::Result<Array2<f32>>,
 ) -> Result<ColumnarValue> {
-    let rows = evaluate(function, registry, &args, false, width, |model, rows, _| {
+    let rows = evaluate(function, registry, &args, false, input, |model, rows, _| {
         let out = method(model, rows.view()).map_err(exec(function))?;
         Ok(out.outer_iter().map(|r| r.to_vec()).collect::<Vec<Vec<f32>>>())
     })?;
@@ -185,6 +180,6 @@ impl<F: RowToVector> AeFunction for F {
         Ok(vector_type(model.map(|m| F::output_width(&m))))
     }
     fn invoke(registry: &ModelRegistry, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        vectors(Self::NAME, registry, args, |m| m.n_features(), F::compute)
+        vectors(Self::NAME, registry, args, RowInput::Features, F::compute)
     }
 }

@@ -99,26 +99,3 @@ async fn edited_and_crafted_models_fail_the_query_not_the_session() {
         assert_eq!(scored[0].num_rows(), 1);
     }
 }
-
-/// A model with a categorical feature, whose text the SQL door cannot code yet: passed numbers would
-/// be read as codes, silently, so the call is refused whether the model comes by name or as bytes.
-#[tokio::test]
-async fn a_model_with_categorical_features_is_refused_not_misread() {
-    use autoenc::{FeatureKind, Vocabulary};
-    let x = ndarray::Array2::from_shape_fn(
-        (150, 3),
-        |(i, j)| if j == 0 { (i % 2) as f32 } else { ((i * 5 + j) % 13) as f32 },
-    );
-    let vocabulary = Vocabulary::new(vec!["tcp".into(), "udp".into()]).unwrap();
-    let kinds = vec![FeatureKind::Categorical { vocabulary }, FeatureKind::Numeric, FeatureKind::Numeric];
-    let names = vec!["protocol".to_string(), "b".to_string(), "c".to_string()];
-    let params = Autoencoder::params().variant(Variant::Plain).latent(LatentSize::Fixed(2)).epochs(2).check().unwrap();
-    let mixed = params.fit_with_kinds(x.view(), names, kinds, &mut |_| {}).unwrap().to_bytes().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("mixed.ae"), &mixed).unwrap();
-    let ctx = context(dir.path(), vec![mixed]).await;
-    for sql in ["SELECT ae_score('mixed', a, b, c) FROM t", "SELECT ae_score(m, a, b, c) FROM t"] {
-        let message = error_of(&ctx, sql).await;
-        assert!(message.contains("categorical features (protocol)") && message.contains("the SQL door"), "{message}");
-    }
-}

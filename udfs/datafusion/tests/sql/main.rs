@@ -5,6 +5,7 @@
 
 mod functions_reference;
 mod hostile_models;
+mod mixed_tables;
 mod properties;
 mod sql_equals_cli;
 mod sql_equals_core;

@@ -1,0 +1,145 @@
+//! Models with categorical features through SQL: text and boolean columns (or struct fields) code in
+//! the model's vocabularies, a value never seen is scored as other and NULL is a category, and every
+//! function gives the core's numbers for the same rows; a numeric model refuses a text argument.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{Float64Type, Int32Type};
+use autoenc::io::table::model_features;
+use autoenc::synthetic_devices::{DeviceEvents, device_events};
+use autoenc::{Autoencoder, LatentSize};
+use autoenc_datafusion::{ModelRegistry, register};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+const FEATURES: &str = "device, protocol, encrypted, log_bytes, log_packets, duration";
+
+fn mixed_model() -> Autoencoder {
+    let events = device_events(2000, 0.0, 1);
+    let vocabularies = events.vocabularies(64).unwrap();
+    let (x, kinds) = events.coded(&vocabularies);
+    let names = DeviceEvents::NAMES.iter().map(|n| n.to_string()).collect();
+    let params = Autoencoder::params().latent(LatentSize::Fixed(3)).epochs(5).record_timings(false).check().unwrap();
+    params.fit_with_kinds(x.view(), names, kinds, &mut |_| {}).unwrap()
+}
+
+/// A table of device events with a never-seen device and a NULL protocol among them.
+fn table() -> RecordBatch {
+    let mut events = device_events(300, 0.1, 2).record_batch().unwrap();
+    let mut devices: Vec<Option<String>> =
+        events.column(0).as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect();
+    devices[3] = Some("toaster".into());
+    let mut protocols: Vec<Option<String>> =
+        events.column(1).as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect();
+    protocols[4] = None;
+    let mut columns: Vec<ArrayRef> = events.columns().to_vec();
+    columns[0] = Arc::new(StringArray::from(devices));
+    columns[1] = Arc::new(StringArray::from(protocols));
+    let schema = events.schema();
+    let names = schema.fields().iter().map(|f| f.name().clone());
+    events = RecordBatch::try_from_iter(names.zip(columns)).unwrap();
+    events
+}
+
+async fn context(model: &Autoencoder, batch: &RecordBatch) -> SessionContext {
+    let registry = Arc::new(ModelRegistry::new());
+    registry.register("devices", model.clone());
+    let ctx = SessionContext::new();
+    register(&ctx, registry);
+    ctx.register_table("events", Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch.clone()]]).unwrap()))
+        .unwrap();
+    ctx
+}
+
+async fn floats(ctx: &SessionContext, sql: &str) -> Vec<f64> {
+    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+    batches.iter().flat_map(|b| b.column(0).as_primitive::<Float64Type>().values().to_vec()).collect()
+}
+
+#[tokio::test]
+async fn text_and_boolean_arguments_score_as_the_core_does() {
+    let model = mixed_model();
+    let batch = table();
+    let ctx = context(&model, &batch).await;
+    let (rows, unknown) = model_features(&batch, model.feature_names(), model.feature_kinds()).unwrap();
+    assert_eq!(&unknown[..2], &[1, 0], "the toaster is the one value never seen; NULL is not counted");
+    let core = model.score(rows.view()).unwrap();
+
+    let columns = floats(&ctx, &format!("SELECT ae_score('devices', {FEATURES}) FROM events")).await;
+    let by_name: Vec<u64> = columns.iter().map(|s| s.to_bits()).collect();
+    assert_eq!(by_name, core.iter().map(|s| s.to_bits()).collect::<Vec<_>>(), "same bits as the core");
+    // The same features as one struct with text fields.
+    let structured = floats(
+        &ctx,
+        "SELECT ae_score('devices', named_struct('device', device, 'protocol', protocol, 'encrypted', encrypted, \
+         'log_bytes', log_bytes, 'log_packets', log_packets, 'duration', duration)) FROM events",
+    )
+    .await;
+    assert!(structured.iter().zip(&columns).all(|(a, b)| a.to_bits() == b.to_bits()));
+
+    // Reconstructions give a categorical feature's most likely code; decoding the embedding agrees.
+    let batches = ctx
+        .sql(&format!("SELECT ae_reconstruct('devices', {FEATURES}) FROM events"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let list = batches[0].column(0).as_fixed_size_list();
+    let first = list.value(0);
+    let values = first.as_primitive::<arrow::datatypes::Float32Type>();
+    assert_eq!(values.value(0), model.reconstruct(rows.view()).unwrap()[(0, 0)]);
+
+    // Flags with a threshold after the features: six features then a number.
+    let batches = ctx
+        .sql(&format!("SELECT CAST(ae_is_anomaly('devices', {FEATURES}, 0.0) AS INT) FROM events"))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let flagged: i64 = batches
+        .iter()
+        .map(|b| b.column(0).as_primitive::<Int32Type>().values().iter().map(|&v| v as i64).sum::<i64>())
+        .sum();
+    assert_eq!(flagged, 300, "every score is above a threshold of 0");
+}
+
+#[tokio::test]
+async fn wrong_arguments_for_a_mixed_or_a_numeric_model_are_errors() {
+    let model = mixed_model();
+    let batch = table();
+    let ctx = context(&model, &batch).await;
+    let numeric = Autoencoder::params()
+        .latent(LatentSize::Fixed(1))
+        .epochs(2)
+        .fit(ndarray::Array2::from_shape_fn((50, 2), |(i, j)| ((i + j) % 5) as f32).view())
+        .unwrap();
+    let registry = Arc::new(ModelRegistry::new());
+    registry.register("numeric", numeric);
+    registry.register("devices", model);
+    let ctx2 = SessionContext::new();
+    register(&ctx2, registry);
+    ctx2.register_table("events", Arc::new(MemTable::try_new(batch.schema(), vec![vec![batch.clone()]]).unwrap()))
+        .unwrap();
+    let error = |ctx: SessionContext, sql: String| async move {
+        match ctx.sql(&sql).await {
+            Err(e) => e.to_string(),
+            Ok(frame) => frame.collect().await.expect_err(&sql).to_string(),
+        }
+    };
+    let message = error(ctx2.clone(), "SELECT ae_score('numeric', device, log_bytes) FROM events".into()).await;
+    assert!(message.contains("this model's features are all numeric"), "{message}");
+    let message =
+        error(ctx2.clone(), "SELECT ae_score('devices', log_bytes, log_packets, duration) FROM events".into()).await;
+    assert!(message.contains("wrong dimension"), "{message}");
+    // A number where a category's text belongs is refused, not read as a code.
+    let message = error(
+        ctx,
+        "SELECT ae_score('devices', log_bytes, protocol, encrypted, log_bytes, log_packets, duration) FROM events"
+            .into(),
+    )
+    .await;
+    assert!(message.contains("column 'log_bytes' is Float32, but its feature is categorical"), "{message}");
+}
