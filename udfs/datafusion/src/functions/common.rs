@@ -77,12 +77,15 @@ pub(crate) fn plan_call(
     }
     let model = planned_model(registry, &source)?;
     let features = &types[first_feature..];
-    let numeric_columns = check_feature_types(function, features, true).or_else(|err| {
+    // Text and booleans are features of a model with categorical features; a model known at planning
+    // to be numeric refuses them here, as it always has.
+    let categories = model.as_ref().is_none_or(|m| m.has_categories());
+    let numeric_columns = check_feature_types(function, features, categories).or_else(|err| {
         // `list, threshold` is the one mixed form, for ae_is_anomaly.
         // Only a list or struct (0 numeric columns) then a number: `column, anything` is no such form.
         if threshold_allowed
             && features.len() == 2
-            && matches!(check_feature_types(function, &features[..1], true), Ok(0))
+            && matches!(check_feature_types(function, &features[..1], categories), Ok(0))
             && is_numeric(&features[1])
         {
             Ok(0)
