@@ -85,6 +85,12 @@ fn text_and_boolean_columns_train_score_and_explain() {
     assert!(printed.contains("device (categorical, 4 values), protocol (categorical, 4 values)"), "{printed}");
     assert!(printed.contains("encrypted (categorical, 2 values), log_bytes"), "{printed}");
 
+    let inspected = ok(&["inspect", p(&model_path)]);
+    assert!(inspected.contains("format          autoenc v3"), "{inspected}");
+    assert!(
+        inspected.contains("categorical     device: sensor, camera, gateway, phone (then other, NULL)"),
+        "{inspected}"
+    );
     let model = Autoencoder::load(&model_path).unwrap();
     assert!(model.has_categories());
     let device = model.feature_kinds()[0].vocabulary().unwrap();

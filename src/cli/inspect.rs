@@ -35,6 +35,11 @@ pub fn run(args: InspectArgs) -> anyhow::Result<()> {
         arch.output_activation
     );
     println!("features        {}", meta.feature_names.join(", "));
+    // A categorical feature's vocabulary, code order (the codes after it: other, then NULL).
+    let kinds = meta.feature_kinds.iter().flatten();
+    for (name, vocabulary) in meta.feature_names.iter().zip(kinds).filter_map(|(n, k)| k.vocabulary().map(|v| (n, v))) {
+        println!("categorical     {name}: {} (then other, NULL)", vocabulary.values().join(", "));
+    }
     println!("scaling         {:?}", meta.scaling);
     println!("threshold       {:.6} ({})", meta.threshold.value, serde_json::to_string(&meta.threshold.rule)?);
     println!(
