@@ -59,7 +59,7 @@ def main():
         for draw, scores in results.items():
             _, values, labels = load(Path(out) / f"{draw}.csv")
             rows.append((draw, scores["autoenc_mixed"], scores["autoenc_one_hot"], isolation_forest_auc(values, labels)))
-    print(f"| draw | autoenc, raw mixed columns | autoenc, one-hot by hand | IsolationForest, one-hot |")
+    print("| draw | autoenc, raw mixed columns | autoenc, one-hot by hand | IsolationForest, one-hot |")
     print("|---|---|---|---|")
     for draw, mixed, one_hot, forest in rows:
         print(f"| {draw} | {mixed:.4f} | {one_hot:.4f} | {forest:.4f} |")

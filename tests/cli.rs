@@ -2,7 +2,6 @@
 //! clear message and a non-zero exit.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, FixedSizeListArray, Float32Array, Float64Array, RecordBatch};
@@ -10,25 +9,8 @@ use arrow::datatypes::{DataType, Field, Float64Type, Schema};
 use autoenc::Autoencoder;
 use autoenc::io::table::{FeatureSelection, feature_matrix, read_table, write_table};
 
-fn autoenc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_autoenc")).args(args).arg("--quiet").output().expect("binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = autoenc(args);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "autoenc {args:?} failed:\n{stdout}\n{stderr}");
-    stdout.into_owned()
-}
-
-/// Runs a command that must fail; returns its error message.
-fn fails(args: &[&str]) -> String {
-    let out = autoenc(args);
-    assert!(!out.status.success(), "autoenc {args:?} should have failed");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "autoenc {args:?} panicked: {stderr}");
-    stderr
-}
+mod common;
+use common::{fails, ok, p};
 
 /// A CSV of sensor rows with a label column (anomalies injected after row 300) and a text column
 /// (`site`, one value: a categorical feature unless excluded).
@@ -42,10 +24,6 @@ fn sensor_csv(dir: &Path, rows: usize) -> PathBuf {
     let path = dir.join("sensors.csv");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 #[test]

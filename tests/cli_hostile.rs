@@ -4,39 +4,10 @@
 //! nothing that was there before.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_autoenc"))
-        .args(args)
-        .arg("--quiet")
-        .envs(env.iter().copied())
-        .output()
-        .expect("binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args, &[]);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "autoenc {args:?} failed:\n{stdout}\n{stderr}");
-    stdout.into_owned()
-}
-
-fn fails_with(args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = run(args, env);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "autoenc {args:?} should have failed");
-    assert!(!stderr.contains("panicked"), "autoenc {args:?} panicked: {stderr}");
-    stderr
-}
-
-fn fails(args: &[&str]) -> String {
-    fails_with(args, &[])
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{fails, fails_with, ok, p};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);

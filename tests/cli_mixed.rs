@@ -3,7 +3,6 @@
 //! reconstructions in the data's own terms, time columns refused, and the real penguins table.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
@@ -13,28 +12,8 @@ use autoenc::io::table::{model_features, read_table, write_table};
 use autoenc::metrics::roc_auc;
 use autoenc::synthetic_devices::device_events;
 
-fn autoenc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_autoenc")).args(args).arg("--quiet").output().expect("binary runs")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = autoenc(args);
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "autoenc {args:?} failed:\n{stdout}\n{stderr}");
-    stdout.into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = autoenc(args);
-    assert!(!out.status.success(), "autoenc {args:?} should have failed");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "autoenc {args:?} panicked: {stderr}");
-    stderr
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+mod common;
+use common::{autoenc, fails, ok, p};
 
 /// Device events as CSV (text and `true`/`false` columns) with a `label` column.
 fn events_csv(dir: &Path, name: &str, rows: usize, anomaly_rate: f64, seed: u64) -> PathBuf {

@@ -21,13 +21,29 @@ struct Tensor {
     values: Vec<f64>,
 }
 
+/// A fixture's batch, as PyTorch saw it.
 #[derive(Deserialize)]
-struct Expected {
+struct FixtureBatch {
+    target: Vec<Vec<f64>>,
+    input: Vec<Vec<f64>>,
+    mask: Option<Vec<Vec<f64>>>,
+    noise: Option<Vec<Vec<f64>>>,
+}
+
+/// The objective on that batch, as PyTorch computed it.
+#[derive(Deserialize)]
+struct LossExpected {
     reconstruction_loss: f64,
     penalty: f64,
+    grads: HashMap<String, Vec<f64>>,
+}
+
+#[derive(Deserialize)]
+struct Expected {
+    #[serde(flatten)]
+    loss: LossExpected,
     code: Vec<Vec<f64>>,
     reconstruction: Vec<Vec<f64>>,
-    grads: HashMap<String, Vec<f64>>,
 }
 
 #[derive(Deserialize)]
@@ -37,10 +53,8 @@ struct Case {
     variant: Variant,
     loss: Loss,
     tensors: HashMap<String, Tensor>,
-    target: Vec<Vec<f64>>,
-    input: Vec<Vec<f64>>,
-    mask: Option<Vec<Vec<f64>>>,
-    noise: Option<Vec<Vec<f64>>>,
+    #[serde(flatten)]
+    batch: FixtureBatch,
     expected: Expected,
 }
 
@@ -61,6 +75,37 @@ fn network(case: &str, architecture: &Architecture, tensors: &HashMap<String, Te
     net
 }
 
+/// Runs `objective` on the fixture's batch and checks both loss parts and every parameter gradient
+/// against PyTorch's to 1e-9.
+fn check_objective(
+    name: &str,
+    net: &Network<f64>,
+    objective: &Objective,
+    batch: &FixtureBatch,
+    expected: &LossExpected,
+) {
+    let (target, input) = (matrix(&batch.target), matrix(&batch.input));
+    let (mask, noise) = (batch.mask.as_deref().map(matrix), batch.noise.as_deref().map(matrix));
+    let batch = Batch {
+        target: target.view(),
+        input: input.view(),
+        mask: mask.as_ref().map(|m| m.view()),
+        noise: noise.as_ref().map(|n| n.view()),
+    };
+    let mut grads = net.zeros_like();
+    let parts = objective.loss_and_gradients(net, &batch, &mut grads);
+    assert_close(&format!("{name} reconstruction loss"), [parts.reconstruction], [expected.reconstruction_loss], 1e-9);
+    assert_close(&format!("{name} penalty"), [parts.penalty], [expected.penalty], 1e-9);
+    for ((tensor, _), grad) in net.tensor_names().iter().zip(grads.tensors()) {
+        assert_close(
+            &format!("{name} d/d{tensor}"),
+            grad.iter().copied(),
+            expected.grads[tensor].iter().copied(),
+            1e-9,
+        );
+    }
+}
+
 fn assert_close(what: &str, got: impl IntoIterator<Item = f64>, want: impl IntoIterator<Item = f64>, tol: f64) {
     let (got, want): (Vec<f64>, Vec<f64>) = (got.into_iter().collect(), want.into_iter().collect());
     assert_eq!(got.len(), want.len(), "{what}: lengths");
@@ -76,36 +121,15 @@ fn objective_matches_pytorch_autograd() {
     assert!(fixtures.cases.len() >= 12);
     for case in &fixtures.cases {
         let net = network(&case.name, &case.architecture, &case.tensors);
-        let (target, input) = (matrix(&case.target), matrix(&case.input));
-        let (mask, noise) = (case.mask.as_deref().map(matrix), case.noise.as_deref().map(matrix));
-        let batch = Batch {
-            target: target.view(),
-            input: input.view(),
-            mask: mask.as_ref().map(|m| m.view()),
-            noise: noise.as_ref().map(|n| n.view()),
-        };
         let objective = Objective { variant: case.variant, loss: case.loss, trim_fraction: 0.0, categories: None };
-        let mut grads = net.zeros_like();
-        let parts = objective.loss_and_gradients(&net, &batch, &mut grads);
+        check_objective(&case.name, &net, &objective, &case.batch, &case.expected.loss);
         let name = &case.name;
-        assert_close(
-            &format!("{name} reconstruction loss"),
-            [parts.reconstruction],
-            [case.expected.reconstruction_loss],
-            1e-9,
-        );
-        assert_close(&format!("{name} penalty"), [parts.penalty], [case.expected.penalty], 1e-9);
-        for ((tensor, _), grad) in net.tensor_names().iter().zip(grads.tensors()) {
-            assert_close(
-                &format!("{name} d/d{tensor}"),
-                grad.iter().copied(),
-                case.expected.grads[tensor].iter().copied(),
-                1e-9,
-            );
-        }
+        let input = matrix(&case.batch.input);
 
         // Forward pass on the clean input: the deterministic code (mean for variational models).
-        if case.input == case.target && !matches!(case.variant, Variant::Variational { .. } | Variant::Sparse { .. }) {
+        if case.batch.input == case.batch.target
+            && !matches!(case.variant, Variant::Variational { .. } | Variant::Sparse { .. })
+        {
             let code = net.encode(input.view());
             assert_close(&format!("{name} code"), code.iter().copied(), case.expected.code.concat(), 1e-9);
             let reconstruction = net.decode(code.view());
@@ -140,24 +164,15 @@ struct FixtureFeature {
 }
 
 #[derive(Deserialize)]
-struct MixedExpected {
-    reconstruction_loss: f64,
-    penalty: f64,
-    grads: HashMap<String, Vec<f64>>,
-}
-
-#[derive(Deserialize)]
 struct MixedCase {
     name: String,
     features: Vec<FixtureFeature>,
     architecture: Architecture,
     variant: Variant,
     tensors: HashMap<String, Tensor>,
-    target: Vec<Vec<f64>>,
-    input: Vec<Vec<f64>>,
-    mask: Option<Vec<Vec<f64>>>,
-    noise: Option<Vec<Vec<f64>>>,
-    expected: MixedExpected,
+    #[serde(flatten)]
+    batch: FixtureBatch,
+    expected: LossExpected,
 }
 
 #[derive(Deserialize)]
@@ -188,37 +203,12 @@ fn mixed_objective_matches_pytorch_autograd() {
         let layout = FeatureLayout::new(kinds);
         assert_eq!(layout.width(), case.architecture.inputs, "{}: network width", case.name);
         let net = network(&case.name, &case.architecture, &case.tensors);
-        let (target, input) = (matrix(&case.target), matrix(&case.input));
-        let (mask, noise) = (case.mask.as_deref().map(matrix), case.noise.as_deref().map(matrix));
-        let batch = Batch {
-            target: target.view(),
-            input: input.view(),
-            mask: mask.as_ref().map(|m| m.view()),
-            noise: noise.as_ref().map(|n| n.view()),
-        };
         let objective = Objective {
             variant: case.variant,
             loss: Loss::Mse,
             trim_fraction: 0.0,
             categories: layout.network().cloned(),
         };
-        let mut grads = net.zeros_like();
-        let parts = objective.loss_and_gradients(&net, &batch, &mut grads);
-        let name = &case.name;
-        assert_close(
-            &format!("{name} reconstruction"),
-            [parts.reconstruction],
-            [case.expected.reconstruction_loss],
-            1e-9,
-        );
-        assert_close(&format!("{name} penalty"), [parts.penalty], [case.expected.penalty], 1e-9);
-        for ((tensor, _), grad) in net.tensor_names().iter().zip(grads.tensors()) {
-            assert_close(
-                &format!("{name} d/d{tensor}"),
-                grad.iter().copied(),
-                case.expected.grads[tensor].iter().copied(),
-                1e-9,
-            );
-        }
+        check_objective(&case.name, &net, &objective, &case.batch, &case.expected);
     }
 }

@@ -47,13 +47,17 @@ pub fn is_time(dt: &DataType) -> bool {
     )
 }
 
-/// The error for a time column named as a feature.
+/// The error for a time column named as a feature: every Arrow conversion of a feature column
+/// (numeric in `arrow_matrix`, categorical here) gives it.
 pub fn time_column_error(name: &str, dt: &DataType) -> AutoencError {
     AutoencError::TimeColumn { name: name.to_string(), dtype: dt.to_string() }
 }
 
 /// A categorical column's values as text (`None` for NULL).
 fn texts(column: &ArrayRef, name: &str) -> Result<StringArray> {
+    if is_time(column.data_type()) {
+        return Err(time_column_error(name, column.data_type()));
+    }
     if !is_categorical(column.data_type()) {
         return Err(AutoencError::InvalidInput(format!(
             "column '{name}' is {}, but its feature is categorical: it takes text, boolean or dictionary-of-text values",

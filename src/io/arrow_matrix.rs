@@ -30,6 +30,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Float32Type, Float64Type};
 use ndarray::{Array2, ArrayView2};
 
 use crate::error::{AutoencError, Result};
+use crate::io::arrow_categories::{is_time, time_column_error};
 
 /// Whether a column of this type can be a feature column: integers, floats, decimals, and `Null` (a
 /// column of missing values; see the module documentation).
@@ -74,6 +75,9 @@ pub fn columns_matrix(columns: &[(&str, &ArrayRef)]) -> Result<Array2<f32>> {
     // Every column is checked before the matrix is allocated: a numeric column's buffers hold its rows,
     // so the row count is then real.
     for (name, column) in columns {
+        if is_time(column.data_type()) {
+            return Err(time_column_error(name, column.data_type()));
+        }
         if !is_numeric(column.data_type()) {
             return Err(AutoencError::NonNumericColumn { name: name.to_string(), dtype: describe_non_numeric(column) });
         }

@@ -17,7 +17,7 @@ use arrow::datatypes::{DataType, Field, Float32Type, Schema, SchemaRef};
 use ndarray::Array2;
 
 use crate::error::{AutoencError, Result};
-use crate::io::arrow_categories::{fit_vocabulary, is_categorical, is_time, kinds_matrix, time_column_error};
+use crate::io::arrow_categories::{fit_vocabulary, is_categorical, kinds_matrix};
 use crate::io::arrow_matrix::{self, holds_no_value, is_numeric};
 use crate::io::atomic::{AtomicFile, io_error_at};
 use crate::io::contain::contain;
@@ -349,11 +349,6 @@ pub fn model_features(batch: &RecordBatch, names: &[String], kinds: &[FeatureKin
         return Err(AutoencError::DimensionMismatch { expected: kinds.len(), got: names.len() });
     }
     let columns: Vec<&ArrayRef> = names.iter().map(|name| column_by_name(batch, name)).collect::<Result<_>>()?;
-    for (name, column) in names.iter().zip(&columns) {
-        if is_time(column.data_type()) {
-            return Err(time_column_error(name, column.data_type()));
-        }
-    }
     if kinds.iter().all(|k| k.vocabulary().is_none()) {
         return Ok((columns_matrix(batch, names)?.0, vec![0; names.len()]));
     }
@@ -392,8 +387,5 @@ pub fn feature_matrix(batch: &RecordBatch, selection: &FeatureSelection) -> Resu
 fn columns_matrix(batch: &RecordBatch, names: &[String]) -> Result<(Array2<f32>, Vec<String>)> {
     let columns: Vec<(&str, &ArrayRef)> =
         names.iter().map(|name| Ok((name.as_str(), column_by_name(batch, name)?))).collect::<Result<_>>()?;
-    if let Some((name, column)) = columns.iter().find(|(_, c)| is_time(c.data_type())) {
-        return Err(time_column_error(name, column.data_type()));
-    }
     Ok((arrow_matrix::columns_matrix(&columns)?, names.to_vec()))
 }

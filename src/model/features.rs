@@ -28,7 +28,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayView1, ArrayView2, ArrayViewMut1};
+use ndarray::{Array2, ArrayView1, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AutoencError, Result};
@@ -251,6 +251,8 @@ pub struct NetworkLayout {
     pub numeric: Vec<usize>,
     /// The categorical features' blocks, ascending.
     pub blocks: Vec<Block>,
+    /// Each feature's first network column (its only one when numeric), in the user's feature order.
+    pub starts: Vec<usize>,
     /// Total columns.
     pub width: usize,
 }
@@ -272,8 +274,10 @@ impl FeatureLayout {
     pub fn new(kinds: Vec<FeatureKind>) -> Self {
         let mut numeric = Vec::new();
         let mut blocks = Vec::new();
+        let mut starts = Vec::with_capacity(kinds.len());
         let mut start = 0;
         for (feature, kind) in kinds.iter().enumerate() {
+            starts.push(start);
             match kind {
                 FeatureKind::Numeric => numeric.push(start),
                 FeatureKind::Categorical { vocabulary } => blocks.push(Block {
@@ -285,7 +289,7 @@ impl FeatureLayout {
             }
             start += kind.width();
         }
-        let network = (!blocks.is_empty()).then(|| Arc::new(NetworkLayout { numeric, blocks, width: start }));
+        let network = (!blocks.is_empty()).then(|| Arc::new(NetworkLayout { numeric, blocks, starts, width: start }));
         FeatureLayout { kinds, network }
     }
 
@@ -342,44 +346,31 @@ impl FeatureLayout {
     }
 
     /// Scaled user rows (categorical columns holding codes) as the network's rows: numeric values in
-    /// place, each code as its one-hot block. `mask` (1 observed, 0 missing) likewise; a block is
-    /// always observed.
+    /// place, each code as its one-hot block.
     pub(crate) fn expand(&self, rows: ArrayView2<f32>) -> Array2<f32> {
         let Some(network) = &self.network else { return rows.to_owned() };
         let mut out = Array2::zeros((rows.nrows(), network.width));
         for (row, mut wide) in rows.outer_iter().zip(out.outer_iter_mut()) {
-            self.expand_row(network, row, wide.view_mut());
+            for ((&v, kind), &start) in row.iter().zip(&self.kinds).zip(&network.starts) {
+                match kind {
+                    FeatureKind::Numeric => wide[start] = v,
+                    FeatureKind::Categorical { .. } => wide[start + v as usize] = 1.0,
+                }
+            }
         }
         out
     }
 
-    fn expand_row(&self, network: &NetworkLayout, row: ArrayView1<f32>, mut wide: ArrayViewMut1<f32>) {
-        let mut blocks = network.blocks.iter().peekable();
-        let mut numeric = network.numeric.iter();
-        for (j, &v) in row.iter().enumerate() {
-            match blocks.peek() {
-                Some(block) if block.feature == j => {
-                    wide[block.start + v as usize] = 1.0;
-                    blocks.next();
-                }
-                _ => {
-                    if let Some(&column) = numeric.next() {
-                        wide[column] = v;
-                    }
-                }
-            }
-        }
-    }
-
-    /// The mask of the network's rows from the user rows' mask: numeric entries as they are, every
-    /// entry of a block 1.
+    /// The mask of the network's rows from the user rows' mask (1 observed, 0 missing): numeric
+    /// entries as they are, every entry of a block 1 (a category is never missing).
     pub(crate) fn expand_mask(&self, mask: ArrayView2<f32>) -> Array2<f32> {
         let Some(network) = &self.network else { return mask.to_owned() };
         let mut out = Array2::ones((mask.nrows(), network.width));
         for (row, mut wide) in mask.outer_iter().zip(out.outer_iter_mut()) {
-            let numeric_features = (0..self.kinds.len()).filter(|&j| self.kinds[j] == FeatureKind::Numeric);
-            for (j, &column) in numeric_features.zip(&network.numeric) {
-                wide[column] = row[j];
+            for ((&m, kind), &start) in row.iter().zip(&self.kinds).zip(&network.starts) {
+                if *kind == FeatureKind::Numeric {
+                    wide[start] = m;
+                }
             }
         }
         out
@@ -395,18 +386,16 @@ impl FeatureLayout {
         };
         let mut values = Array2::zeros((n, self.kinds.len()));
         let mut probability = Array2::from_elem((n, self.kinds.len()), f32::NAN);
-        let numeric_features: Vec<usize> =
-            (0..self.kinds.len()).filter(|&j| self.kinds[j] == FeatureKind::Numeric).collect();
-        for i in 0..n {
-            let out = output.row(i);
-            for (&j, &column) in numeric_features.iter().zip(&network.numeric) {
-                values[(i, j)] = out[column];
-            }
-            for block in &network.blocks {
-                let logits = out.slice(ndarray::s![block.start..block.start + block.width]);
-                let (best, p) = most_likely(logits);
-                values[(i, block.feature)] = best as f32;
-                probability[(i, block.feature)] = p as f32;
+        for (i, out) in output.outer_iter().enumerate() {
+            for (j, (kind, &start)) in self.kinds.iter().zip(&network.starts).enumerate() {
+                match kind {
+                    FeatureKind::Numeric => values[(i, j)] = out[start],
+                    FeatureKind::Categorical { vocabulary } => {
+                        let (best, p) = most_likely(out.slice(ndarray::s![start..start + vocabulary.width()]));
+                        values[(i, j)] = best as f32;
+                        probability[(i, j)] = p as f32;
+                    }
+                }
             }
         }
         (values, probability)
@@ -416,26 +405,21 @@ impl FeatureLayout {
     /// missing), scaled cross-entropy of a categorical one (see the module documentation). `output` is
     /// the network's row, `target` the user's scaled row with codes.
     pub(crate) fn row_errors(&self, output: ArrayView1<f32>, target: ArrayView1<f32>, errors: &mut [f32]) {
+        let squared = |o: f32, t: f32| if t.is_nan() { f32::NAN } else { (o - t) * (o - t) };
         let Some(network) = &self.network else {
             for ((e, &o), &t) in errors.iter_mut().zip(output).zip(target) {
-                *e = if t.is_nan() { f32::NAN } else { (o - t) * (o - t) };
+                *e = squared(o, t);
             }
             return;
         };
-        let mut blocks = network.blocks.iter().peekable();
-        let mut numeric = network.numeric.iter();
-        for (j, (e, &t)) in errors.iter_mut().zip(target).enumerate() {
-            match blocks.peek() {
-                Some(block) if block.feature == j => {
-                    let logits = output.slice(ndarray::s![block.start..block.start + block.width]);
-                    *e = (cross_entropy(logits, t as usize) * block.error_scale) as f32;
-                    blocks.next();
+        for (((e, &t), kind), &start) in errors.iter_mut().zip(target).zip(&self.kinds).zip(&network.starts) {
+            *e = match kind {
+                FeatureKind::Numeric => squared(output[start], t),
+                FeatureKind::Categorical { vocabulary } => {
+                    let logits = output.slice(ndarray::s![start..start + vocabulary.width()]);
+                    (cross_entropy(logits, t as usize) * vocabulary.error_scale()) as f32
                 }
-                _ => {
-                    let o = numeric.next().map_or(f32::NAN, |&column| output[column]);
-                    *e = if t.is_nan() { f32::NAN } else { (o - t) * (o - t) };
-                }
-            }
+            };
         }
     }
 }

@@ -81,8 +81,9 @@ impl Autoencoder {
         for (i, (mut row_errors, score)) in errors.outer_iter_mut().zip(scores.iter_mut()).enumerate() {
             let slice = row_errors.as_slice_mut().expect("a fresh array's rows are contiguous");
             self.features.row_errors(forward.output.row(i), forward.target.row(i), slice);
-            let observed: Vec<f64> = slice.iter().filter(|e| !e.is_nan()).map(|&e| e as f64).collect();
-            *score = observed.iter().sum::<f64>() / observed.len().max(1) as f64;
+            let (sum, count) =
+                slice.iter().filter(|e| !e.is_nan()).fold((0.0f64, 0usize), |(sum, n), &e| (sum + e as f64, n + 1));
+            *score = sum / count.max(1) as f64;
         }
         (errors, scores)
     }

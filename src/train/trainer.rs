@@ -141,7 +141,12 @@ fn network_rows(layout: &FeatureLayout, scaler: &Scaler, data: ArrayView2<f32>, 
         return scaler.transform(data, names);
     }
     let codes = layout.normalise_codes(data, names)?;
-    let scaled = scaler.transform(codes.view(), names)?;
+    expanded_rows(layout, scaler, codes.view(), names)
+}
+
+/// [`network_rows`] of rows whose codes are already checked.
+fn expanded_rows(layout: &FeatureLayout, scaler: &Scaler, codes: ArrayView2<f32>, names: &[String]) -> Result<Scaled> {
+    let scaled = scaler.transform(codes, names)?;
     Ok(Scaled { values: layout.expand(scaled.values.view()), mask: scaled.mask.map(|m| layout.expand_mask(m.view())) })
 }
 
@@ -182,7 +187,10 @@ pub fn fit_features(
             scaler.scale[j] = 1.0;
         }
     }
-    let scaled = network_rows(&layout, &scaler, data, &feature_names)?;
+    let scaled = match &codes {
+        Some(codes) => expanded_rows(&layout, &scaler, codes.view(), &feature_names)?,
+        None => scaler.transform(data, &feature_names)?,
+    };
     check_bce_range(params, &scaled, &feature_names)?;
     let (latent, explained_variance) = resolve_latent(params, &scaled)?;
     let architecture = Architecture::from_params(params, layout.width(), latent);

@@ -112,6 +112,22 @@ def objective(arch, variant, loss, params, target, inp, mask, noise):
     return recon, penalty, code_out, out
 
 
+def as_tensor(a):
+    return None if a is None else torch.tensor(a)
+
+
+def rows(a):
+    return None if a is None else np.asarray(a).tolist()
+
+
+def tensors_of(params):
+    return {k: {"shape": list(v.shape), "values": v.detach().numpy().ravel().tolist()} for k, v in params.items()}
+
+
+def grads_of(params, grads):
+    return {k: g.numpy().ravel().tolist() for k, g in zip(params, grads)}
+
+
 def case(name, arch, variant, loss="mse", corrupted=False, masked=False, unit=False, seed=0):
     rng = np.random.default_rng(seed)
     n, d = 5, arch["inputs"]
@@ -122,17 +138,16 @@ def case(name, arch, variant, loss="mse", corrupted=False, masked=False, unit=Fa
     inp = target + rng.normal(0, 0.3, (n, d)) if corrupted else target.copy()
     mask = (rng.uniform(size=(n, d)) > 0.2).astype(float) if masked else None
     noise = rng.normal(0, 1, (n, arch["latent"])) if arch["variational"] else None
-    t = lambda a: None if a is None else torch.tensor(a)
+    t = as_tensor
     recon, penalty, code, out = objective(arch, variant, loss, params, t(target), t(inp), t(mask), t(noise))
     total = recon + penalty
     grads = torch.autograd.grad(total, list(params.values()))
-    rows = lambda a: None if a is None else np.asarray(a).tolist()
     return {
         "name": name,
         "architecture": arch,
         "variant": variant,
         "loss": loss,
-        "tensors": {k: {"shape": list(v.shape), "values": v.detach().numpy().ravel().tolist()} for k, v in params.items()},
+        "tensors": tensors_of(params),
         "target": rows(target),
         "input": rows(inp),
         "mask": rows(mask),
@@ -142,7 +157,7 @@ def case(name, arch, variant, loss="mse", corrupted=False, masked=False, unit=Fa
             "penalty": penalty.item(),
             "code": code.detach().numpy().tolist(),
             "reconstruction": out.detach().numpy().tolist(),
-            "grads": {k: g.numpy().ravel().tolist() for k, g in zip(params, grads)},
+            "grads": grads_of(params, grads),
         },
     }
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from make_fixtures import arch, layer_sizes, make_params, mlp  # noqa: E402
+from make_fixtures import arch, as_tensor, grads_of, layer_sizes, make_params, mlp, rows, tensors_of  # noqa: E402
 
 torch.set_default_dtype(torch.float64)
 
@@ -110,16 +110,15 @@ def case(name, features, variant, hidden=(4,), latent=3, masked=False, swap=0.0,
         for c in numeric:
             mask[:, c] = (rng.uniform(size=n) > 0.3).astype(float)
     noise = rng.normal(0, 1, (n, latent)) if a["variational"] else None
-    t = lambda x: None if x is None else torch.tensor(x)
+    t = as_tensor
     recon, penalty = objective(a, variant, features, params, t(target), t(inp), t(mask), t(noise))
     grads = torch.autograd.grad(recon + penalty, list(params.values()))
-    rows = lambda x: None if x is None else np.asarray(x).tolist()
     return {
         "name": name,
         "features": features,
         "architecture": a,
         "variant": variant,
-        "tensors": {k: {"shape": list(v.shape), "values": v.detach().numpy().ravel().tolist()} for k, v in params.items()},
+        "tensors": tensors_of(params),
         "target": rows(target),
         "input": rows(inp),
         "mask": rows(mask),
@@ -127,7 +126,7 @@ def case(name, features, variant, hidden=(4,), latent=3, masked=False, swap=0.0,
         "expected": {
             "reconstruction_loss": recon.item(),
             "penalty": penalty.item(),
-            "grads": {k: g.numpy().ravel().tolist() for k, g in zip(params, grads)},
+            "grads": grads_of(params, grads),
         },
     }
 

@@ -52,9 +52,13 @@ async fn context(model: &Autoencoder, batch: &RecordBatch) -> SessionContext {
     ctx
 }
 
+async fn batches(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
+    ctx.sql(sql).await.unwrap().collect().await.unwrap()
+}
+
 async fn floats(ctx: &SessionContext, sql: &str) -> Vec<f64> {
-    let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-    batches.iter().flat_map(|b| b.column(0).as_primitive::<Float64Type>().values().to_vec()).collect()
+    let out = batches(ctx, sql).await;
+    out.iter().flat_map(|b| b.column(0).as_primitive::<Float64Type>().values().to_vec()).collect()
 }
 
 #[tokio::test]
@@ -78,28 +82,17 @@ async fn text_and_boolean_arguments_score_as_the_core_does() {
     .await;
     assert!(structured.iter().zip(&columns).all(|(a, b)| a.to_bits() == b.to_bits()));
 
-    // Reconstructions give a categorical feature's most likely code; decoding the embedding agrees.
-    let batches = ctx
-        .sql(&format!("SELECT ae_reconstruct('devices', {FEATURES}) FROM events"))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let list = batches[0].column(0).as_fixed_size_list();
+    // Reconstructions give a categorical feature's most likely code, as the core's do.
+    let out = batches(&ctx, &format!("SELECT ae_reconstruct('devices', {FEATURES}) FROM events")).await;
+    let list = out[0].column(0).as_fixed_size_list();
     let first = list.value(0);
     let values = first.as_primitive::<arrow::datatypes::Float32Type>();
     assert_eq!(values.value(0), model.reconstruct(rows.view()).unwrap()[(0, 0)]);
 
     // Flags with a threshold after the features: six features then a number.
-    let batches = ctx
-        .sql(&format!("SELECT CAST(ae_is_anomaly('devices', {FEATURES}, 0.0) AS INT) FROM events"))
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap();
-    let flagged: i64 = batches
+    let out =
+        batches(&ctx, &format!("SELECT CAST(ae_is_anomaly('devices', {FEATURES}, 0.0) AS INT) FROM events")).await;
+    let flagged: i64 = out
         .iter()
         .map(|b| b.column(0).as_primitive::<Int32Type>().values().iter().map(|&v| v as i64).sum::<i64>())
         .sum();
