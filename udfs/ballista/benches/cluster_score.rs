@@ -1,5 +1,5 @@
 //! `ae_score` rows/s over the same Parquet files on local DataFusion, a Ballista cluster of one
-//! executor and one of two executors, side by side in one run:
+//! executor and of two executors (pulling their tasks, and pushed them as Ballista's default policy does), side by side in one run:
 //!
 //! ```text
 //! cargo bench -p autoenc-ballista --bench cluster_score
@@ -68,9 +68,12 @@ fn bench(c: &mut Criterion) {
 
     let one = Cluster::start_with(1, SLOTS, &models);
     let two = Cluster::start_with(2, SLOTS / 2, &models);
+    // Ballista's own default policy beside autoenc-ballista's, to show what pulling tasks costs.
+    let two_pushed = Cluster::start_with_policy(2, SLOTS / 2, &models, Some("push-staged"));
     let setups: Vec<(&str, SessionContext)> = runtime.block_on(async {
         let mut setups = vec![("local", local)];
-        for (name, cluster) in [("1 executor", &one), ("2 executors", &two)] {
+        let clusters = [("1 executor", &one), ("2 executors", &two), ("2 executors, push-staged", &two_pushed)];
+        for (name, cluster) in clusters {
             let ctx = cluster_context(&cluster.url(), registry.clone()).await.expect("cluster session");
             setup_ctx(&ctx, &data_dir).await;
             setups.push((name, ctx));

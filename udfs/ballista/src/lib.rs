@@ -23,6 +23,7 @@
 pub mod client;
 pub mod executor;
 pub mod functions;
+pub mod job_guard;
 pub mod scheduler;
 
 pub use client::cluster_context;

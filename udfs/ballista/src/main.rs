@@ -18,7 +18,7 @@ use autoenc_ballista::functions::model_registry;
 use autoenc_ballista::{executor, scheduler};
 use ballista_executor::executor_process::ExecutorProcessConfig;
 use ballista_scheduler::config::SchedulerConfig;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser, Debug)]
@@ -56,8 +56,23 @@ struct Models {
     default_model: Option<String>,
 }
 
+/// The task scheduling policy both roles default to, in place of Ballista's push-staged. With the
+/// scheduler pushing tasks, Ballista 55 loses the task slots of an executor's tasks that were running
+/// when another executor died and their stage was rolled back, and the job, then every later one,
+/// waits for ever; with executors pulling, nothing is counted on the scheduler to lose (docs/cluster.md,
+/// "Failures"). `--scheduler-policy` / `--task-scheduling-policy` still choose, and must agree.
+const SCHEDULING_POLICY: &str = "pull-staged";
+
+fn parse_cli() -> Cli {
+    let command = Cli::command()
+        .mut_subcommand("scheduler", |c| c.mut_arg("scheduler_policy", |a| a.default_value(SCHEDULING_POLICY)))
+        .mut_subcommand("executor", |c| c.mut_arg("task_scheduling_policy", |a| a.default_value(SCHEDULING_POLICY)));
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     // Ballista's scheduler plans deep expression trees recursively; its own binary runs on 32 MB stacks.
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_stack_size(32 * 1024 * 1024).build();
     let runtime = match runtime {

@@ -35,68 +35,79 @@ impl Cluster {
 
     /// [`Cluster::start`] with `vcores` task slots per executor.
     pub fn start_with(executors: usize, vcores: usize, models: &Path) -> Cluster {
+        Cluster::start_with_policy(executors, vcores, models, None)
+    }
+
+    /// [`Cluster::start_with`] with Ballista's task scheduling `policy` (`push-staged`,
+    /// `pull-staged`) on every node instead of `autoenc-ballista`'s default.
+    pub fn start_with_policy(executors: usize, vcores: usize, models: &Path, policy: Option<&str>) -> Cluster {
         let logs = tempfile::tempdir().expect("log directory");
         let scheduler_port = free_port();
         let events = logs.path().join("events");
         std::fs::create_dir_all(&events).expect("event log directory");
-        let scheduler = spawn(
-            &logs.path().join("scheduler.log"),
-            &[
-                "scheduler",
-                "--models",
-                path_str(models),
-                "--bind-host",
-                "127.0.0.1",
-                "--external-host",
-                "127.0.0.1",
-                "--bind-port",
-                &scheduler_port.to_string(),
-                "--event-log-dir",
-                path_str(&events),
-                // Declare a killed executor dead after a few seconds, not Ballista's default minutes,
-                // so that the failure test sees the scheduler's reaction within its time budget.
-                "--executor-timeout-seconds",
-                "4",
-                "--expire-dead-executor-interval-seconds",
-                "1",
-            ],
-        );
+        let port = scheduler_port.to_string();
+        let mut scheduler_args = vec![
+            "scheduler",
+            "--models",
+            path_str(models),
+            "--bind-host",
+            "127.0.0.1",
+            "--external-host",
+            "127.0.0.1",
+            "--bind-port",
+            &port,
+            "--event-log-dir",
+            path_str(&events),
+            // Declare a killed executor dead after a few seconds, not Ballista's default minutes,
+            // so that the failure test sees the scheduler's reaction within its time budget.
+            "--executor-timeout-seconds",
+            "4",
+            "--expire-dead-executor-interval-seconds",
+            "1",
+        ];
+        if let Some(policy) = policy {
+            scheduler_args.extend(["--scheduler-policy", policy]);
+        }
+        let scheduler = spawn(&logs.path().join("scheduler.log"), &scheduler_args);
         let mut cluster = Cluster { scheduler_port, scheduler, executors: Vec::new(), executor_ids: Vec::new(), logs };
         wait_for(&cluster, "the scheduler to listen", || TcpStream::connect(("127.0.0.1", scheduler_port)).is_ok());
         for i in 0..executors {
             let id = format!("executor-{i}");
             let work_dir = cluster.logs.path().join(&id);
             std::fs::create_dir_all(&work_dir).expect("executor work directory");
-            let child = spawn(
-                &cluster.logs.path().join(format!("{id}.log")),
-                &[
-                    "executor",
-                    "--models",
-                    path_str(models),
-                    "--id",
-                    &id,
-                    "--bind-host",
-                    "127.0.0.1",
-                    "--external-host",
-                    "127.0.0.1",
-                    "--scheduler-host",
-                    "127.0.0.1",
-                    "--scheduler-port",
-                    &scheduler_port.to_string(),
-                    "--bind-port",
-                    &free_port().to_string(),
-                    "--bind-grpc-port",
-                    &free_port().to_string(),
-                    "--bind-health-port",
-                    &free_port().to_string(),
-                    "--work-dir",
-                    path_str(&work_dir),
-                    "--vcores",
-                    &vcores.to_string(),
-                    "--executor-heartbeat-interval-seconds",
-                    "1",
-                ],
-            );
+            let ports = [free_port(), free_port(), free_port()].map(|p| p.to_string());
+            let slots = vcores.to_string();
+            let mut executor_args = vec![
+                "executor",
+                "--models",
+                path_str(models),
+                "--id",
+                &id,
+                "--bind-host",
+                "127.0.0.1",
+                "--external-host",
+                "127.0.0.1",
+                "--scheduler-host",
+                "127.0.0.1",
+                "--scheduler-port",
+                &port,
+                "--bind-port",
+                &ports[0],
+                "--bind-grpc-port",
+                &ports[1],
+                "--bind-health-port",
+                &ports[2],
+                "--work-dir",
+                path_str(&work_dir),
+                "--vcores",
+                &slots,
+                "--executor-heartbeat-interval-seconds",
+                "1",
+            ];
+            if let Some(policy) = policy {
+                executor_args.extend(["--task-scheduling-policy", policy]);
+            }
+            let child = spawn(&cluster.logs.path().join(format!("{id}.log")), &executor_args);
             cluster.executors.push(Some(child));
             cluster.executor_ids.push(id);
         }
