@@ -274,6 +274,61 @@ mod tests {
         assert!(stage_attempts("Stage[stage_id=garbage]").is_empty());
     }
 
+    /// A one-request HTTP server answering `status` and `body`; returns its `df://` URL.
+    fn scheduler_answering(status: &str, body: String) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("df://{}", listener.local_addr().expect("address"));
+        let status = status.to_string();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("accept");
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).expect("write");
+        });
+        url
+    }
+
+    fn job_json(stage_plan: &str) -> String {
+        serde_json::json!({
+            "job_id": "aBc", "job_name": "", "job_status": "Completed", "status": "Completed", "num_stages": 2,
+            "completed_stages": 2, "percent_complete": 100, "start_time": 1, "end_time": 2, "stage_plan": stage_plan,
+        })
+        .to_string()
+    }
+
+    #[tokio::test]
+    async fn a_job_on_first_attempts_passes() {
+        let graph = "=========SuccessfulStage[stage_id=1.0, partitions=4]=========\n\
+                     =========SuccessfulStage[stage_id=2.0, partitions=2]=========\n";
+        let api = SchedulerApi::new(&scheduler_answering("200 OK", job_json(graph))).unwrap();
+        api.check_no_rerun("aBc").await.expect("no stage re-ran");
+    }
+
+    #[tokio::test]
+    async fn a_job_with_a_re_run_stage_is_an_error_naming_it() {
+        let api = SchedulerApi::new(&scheduler_answering("200 OK", job_json(GRAPH))).unwrap();
+        let error = api.check_no_rerun("aBc").await.unwrap_err().to_string();
+        assert!(error.contains("job aBc lost work on an executor"), "{error}");
+        assert!(error.contains("stage 2 attempt 2, stage 3 attempt 3, stage 5 attempt 4"), "{error}");
+        assert!(error.contains("run the query again"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_scheduler_without_the_rest_api_withholds_the_result() {
+        let api = SchedulerApi::new(&scheduler_answering("404 Not Found", String::new())).unwrap();
+        let error = api.check_no_rerun("aBc").await.unwrap_err().to_string();
+        assert!(error.contains("cannot check job aBc") && error.contains("HTTP 404"), "{error}");
+        assert!(error.contains("the result is withheld"), "{error}");
+        let api = SchedulerApi::new(&scheduler_answering("200 OK", "<html>".to_string())).unwrap();
+        let error = api.check_no_rerun("aBc").await.unwrap_err().to_string();
+        assert!(error.contains("unexpected answer"), "{error}");
+    }
+
     #[test]
     fn scheduler_urls_must_name_host_and_port_by_scheme() {
         assert_eq!(SchedulerApi::new("df://127.0.0.1:50050").unwrap().base, "http://127.0.0.1:50050");
