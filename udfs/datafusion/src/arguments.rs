@@ -80,8 +80,8 @@ fn is_struct_of_features(dt: &DataType, categories: bool) -> bool {
 
 /// Plan-time checks of the feature arguments' types; returns how many feature columns there are (0
 /// for the list and struct forms). With `categories`, text, boolean and dictionary-of-text columns (and
-/// struct fields) are features too: the scalar functions code them in the model's vocabularies;
-/// `ae_train` takes numbers only.
+/// struct fields) are features too: the scalar functions code them in the model's vocabularies,
+/// `ae_train` learns the vocabularies.
 pub(crate) fn check_feature_types(function: &str, types: &[DataType], categories: bool) -> Result<usize> {
     let what = if categories {
         "features must be numeric or categorical (text, boolean) columns, one list of numbers or one struct of such fields"

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int32Type};
-use autoenc::io::table::model_features;
+use autoenc::io::table::{FeatureSelection, model_features, training_features};
 use autoenc::synthetic_devices::{DeviceEvents, device_events};
 use autoenc::{Autoencoder, LatentSize};
 use autoenc_datafusion::{ModelRegistry, register};
@@ -136,4 +136,102 @@ async fn wrong_arguments_for_a_mixed_or_a_numeric_model_are_errors() {
     )
     .await;
     assert!(message.contains("column 'log_bytes' is Float32, but its feature is categorical"), "{message}");
+}
+
+const TRAIN_OPTIONS: &str = r#"{"latent": {"fixed": 3}, "epochs": 4, "seed": 5, "record_timings": false}"#;
+
+/// Trains with `ae_train` over `sql_features` of the events table; the model file.
+async fn trained_in_sql(ctx: &SessionContext, sql_features: &str) -> Autoencoder {
+    let out = batches(ctx, &format!("SELECT ae_train({sql_features}, '{TRAIN_OPTIONS}') FROM events")).await;
+    let bytes = out.iter().find(|b| b.num_rows() == 1).expect("one model").column(0).as_binary::<i32>().value(0);
+    Autoencoder::from_bytes(bytes).expect("a model file")
+}
+
+#[tokio::test]
+async fn ae_train_learns_vocabularies_from_text_and_boolean_columns_as_the_core_does() {
+    let batch = table();
+    let ctx = context(&mixed_model(), &batch).await;
+    let in_sql = trained_in_sql(&ctx, FEATURES).await;
+
+    // The core's table training on the same rows and params: the command line's path.
+    let names: Vec<String> = DeviceEvents::NAMES.iter().map(|n| n.to_string()).collect();
+    let params = Autoencoder::params().merge_json(&serde_json::from_str(TRAIN_OPTIONS).unwrap()).unwrap();
+    let params = params.check().unwrap();
+    let features =
+        training_features(&batch, &FeatureSelection::Columns(names.clone()), params.max_categories()).unwrap();
+    let core = params.fit_with_kinds(features.matrix.view(), names, features.kinds, &mut |_| {}).unwrap();
+
+    assert_eq!(in_sql.feature_kinds(), core.feature_kinds(), "the same vocabularies, in the same order");
+    let toaster_seen = in_sql.feature_kinds()[0].vocabulary().unwrap().values().iter().any(|v| v == "toaster");
+    assert!(toaster_seen, "a value seen once in training is in the vocabulary (under max_categories)");
+    let (rows, _) = model_features(&batch, core.feature_names(), core.feature_kinds()).unwrap();
+    let bits = |m: &Autoencoder| m.score(rows.view()).unwrap().iter().map(|s| s.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&in_sql), bits(&core), "the same model, bit for bit");
+
+    // A struct of the same fields trains the same model; its fields name the features.
+    let structured = trained_in_sql(
+        &ctx,
+        "named_struct('device', device, 'protocol', protocol, 'encrypted', encrypted, 'log_bytes', log_bytes, \
+         'log_packets', log_packets, 'duration', duration)",
+    )
+    .await;
+    assert_eq!(structured.feature_names(), core.feature_names());
+    assert_eq!(bits(&structured), bits(&core));
+
+    // The model trained in SQL scores its table in SQL, by value.
+    let sql = format!(
+        "WITH m AS (SELECT ae_train({FEATURES}, '{TRAIN_OPTIONS}') AS model FROM events) \
+         SELECT ae_score(m.model, {FEATURES}) FROM events, m"
+    );
+    let scores: Vec<u64> = floats(&ctx, &sql).await.iter().map(|s| s.to_bits()).collect();
+    assert_eq!(scores, bits(&core));
+}
+
+#[tokio::test]
+async fn ae_train_merges_text_samples_from_several_partitions() {
+    let batch = table();
+    let (first, second) = (batch.slice(0, 120), batch.slice(120, 180));
+    let registry = Arc::new(ModelRegistry::new());
+    let ctx = SessionContext::new();
+    register(&ctx, registry);
+    let partitions = vec![vec![first], vec![second]];
+    ctx.register_table("events", Arc::new(MemTable::try_new(batch.schema(), partitions).unwrap())).unwrap();
+    // A sample smaller than the rows, so the merge draws from each partition's texts.
+    for max_rows in [1000, 100] {
+        let options = format!(r#"{{"latent": {{"fixed": 2}}, "epochs": 2, "seed": 1, "max_rows": {max_rows}}}"#);
+        let out = batches(&ctx, &format!("SELECT ae_train({FEATURES}, '{options}') FROM events")).await;
+        let bytes = out.iter().find(|b| b.num_rows() == 1).unwrap().column(0).as_binary::<i32>().value(0);
+        let model = Autoencoder::from_bytes(bytes).unwrap();
+        let info = model.extra();
+        assert_eq!(info["rows_seen"], serde_json::json!(300));
+        assert_eq!(info["rows_used"], serde_json::json!(max_rows.min(300)));
+        let devices = model.feature_kinds()[0].vocabulary().unwrap();
+        assert!(devices.len() >= 3, "{:?}", devices.values());
+        let protocols = model.feature_kinds()[1].vocabulary().unwrap().values().to_vec();
+        let in_data: std::collections::BTreeSet<&str> = batch.column(1).as_string::<i32>().iter().flatten().collect();
+        assert!(protocols.iter().all(|p| in_data.contains(p.as_str())), "only the data's own values: {protocols:?}");
+    }
+}
+
+#[tokio::test]
+async fn ae_train_refuses_a_text_column_of_identifiers_and_a_number_column_with_stray_words() {
+    let ctx = SessionContext::new();
+    register(&ctx, Arc::new(ModelRegistry::new()));
+    let error = |sql: &'static str| {
+        let ctx = ctx.clone();
+        async move { ctx.sql(sql).await.unwrap().collect().await.expect_err(sql).to_string() }
+    };
+    // 100,001 distinct values: an identifier, not a category.
+    let message = error(
+        "SELECT ae_train(concat('id-', CAST(value AS VARCHAR)), CAST(value AS DOUBLE)) FROM generate_series(1, 100001)",
+    )
+    .await;
+    assert!(message.contains("ae_train") && message.contains("100000"), "{message}");
+    // Numbers as text with one stray word: a typo, not a category.
+    let message = error(
+        "SELECT ae_train(CASE WHEN value = 7 THEN 'oops' ELSE CAST(value AS VARCHAR) END, CAST(value AS DOUBLE)) \
+         FROM generate_series(1, 50)",
+    )
+    .await;
+    assert!(message.contains("'oops' among numbers"), "{message}");
 }
