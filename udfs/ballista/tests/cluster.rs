@@ -352,3 +352,52 @@ async fn kill_an_executor_mid_query(delay: Duration) {
     assert_eq!(count[0].column(0).as_primitive::<Int64Type>().value(0) as usize, setup.labels.len());
     assert!(cluster.executor_log(survivor).contains("TID"), "the survivor ran tasks");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_table_trains_and_scores_on_the_cluster_as_locally() {
+    let setup = Setup::new().await;
+    let cluster = Cluster::start(2, &setup.models());
+    let ctx = setup.cluster_ctx(&cluster).await;
+    let local = setup.local();
+    // Text columns (island, sex; NULL sexes among them) beside numbers: categorical features.
+    let penguins = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/mixed/penguins.csv");
+    let penguins = penguins.canonicalize().expect("tests/data/mixed/penguins.csv");
+    let features = "island, sex, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g";
+    let train = format!(
+        "SELECT ae_train({features}, '{{\"epochs\": 20, \"seed\": 4, \"record_timings\": false}}') FROM penguins"
+    );
+    let mut models = Vec::new();
+    for ctx in [&ctx, &local] {
+        let ddl = format!(
+            "CREATE EXTERNAL TABLE penguins STORED AS CSV LOCATION '{}' OPTIONS ('format.has_header' 'true')",
+            penguins.display()
+        );
+        sql(ctx, &ddl).await;
+        sql(ctx, "SET datafusion.execution.target_partitions = 1").await;
+        models.push(single_binary(&sql(ctx, &train).await));
+    }
+    assert_eq!(hex(&models[0]), hex(&models[1]), "the same model file from the cluster as locally");
+    let model = autoenc::Autoencoder::from_bytes(&models[0]).expect("a model file");
+    assert_eq!(model.feature_kinds().iter().filter(|k| k.vocabulary().is_some()).count(), 2);
+
+    // Scored on the cluster by value, an island never seen among the rows: the local scores' bits.
+    let score = format!(
+        "SELECT ae_score(X'{m}', {features}) AS s, \
+         ae_score(X'{m}', 'Atlantis', sex, bill_length_mm, bill_depth_mm, flipper_length_mm, body_mass_g) AS u \
+         FROM penguins",
+        m = hex(&models[0])
+    );
+    let bits = |batches: Vec<RecordBatch>| -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        for batch in &batches {
+            let (s, u) = (batch.column(0).as_primitive::<Float64Type>(), batch.column(1).as_primitive::<Float64Type>());
+            out.extend((0..batch.num_rows()).map(|i| (s.value(i).to_bits(), u.value(i).to_bits())));
+        }
+        // Rows come back in the order tasks finish: compared as a multiset.
+        out.sort_unstable();
+        out
+    };
+    let (remote, here) = (bits(sql(&ctx, &score).await), bits(sql(&local, &score).await));
+    assert_eq!(remote.len(), 344);
+    assert_eq!(remote, here);
+}
