@@ -73,42 +73,14 @@ pub fn count_values(counts: &mut CategoryCounts, column: &ArrayRef, name: &str) 
     counts.add(name, text.iter())
 }
 
-/// A text column that is numbers but for a few stray words — the way a CSV column with one typo is
-/// read — gives the first stray word and its row. Most of its values parse as numbers, so it was meant
-/// to be numeric; taking it as a category would learn a vocabulary of number texts, silently.
-fn numbers_with_strays(text: &StringArray) -> Option<(usize, String)> {
-    let (mut numbers, mut first_stray) = (0usize, None);
-    for (row, value) in text.iter().enumerate() {
-        let Some(value) = value.filter(|v| !v.trim().is_empty()) else { continue };
-        if value.trim().parse::<f64>().is_ok() {
-            numbers += 1;
-        } else if first_stray.is_none() {
-            first_stray = Some((row, value.to_string()));
-        }
-    }
-    let values = text.len() - text.null_count();
-    first_stray.filter(|_| numbers * 2 > values)
-}
-
 /// The vocabulary of one categorical column, learned from its values (see [`Vocabulary::fit`]). A
 /// text column of numbers with a few stray words is refused, naming the first word's row.
 pub fn fit_vocabulary(column: &ArrayRef, name: &str, max_categories: usize) -> Result<Vocabulary> {
+    let text = texts(column, name)?;
     if matches!(column.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
-        let text = texts(column, name)?;
-        if let Some((row, word)) = numbers_with_strays(&text) {
-            return Err(AutoencError::NonNumericColumn {
-                name: name.to_string(),
-                dtype: format!(
-                    "{}; row {row} holds '{word}' among numbers: fix the value, or make every value text to use \
-                     the column as a category",
-                    column.data_type()
-                ),
-            });
-        }
+        return Vocabulary::fit_text(name, &column.data_type().to_string(), text.iter(), max_categories);
     }
-    let mut counts = CategoryCounts::default();
-    count_values(&mut counts, column, name)?;
-    counts.vocabulary(max_categories)
+    Vocabulary::fit(name, text.iter(), max_categories)
 }
 
 /// A categorical column as codes.

@@ -110,6 +110,42 @@ impl Vocabulary {
         counts.vocabulary(max_categories)
     }
 
+    /// [`Vocabulary::fit`] for a column of text (`type_name` is its type, for the error): one whose
+    /// values are numbers but for a few stray words — the way a column of numbers with one typo is
+    /// read from CSV — is refused, naming the first stray word and its row. Most of its values parse as
+    /// numbers, so it was meant to be numeric; taking it as a category would learn a vocabulary of
+    /// number texts, silently. Every door learns text vocabularies through this.
+    pub fn fit_text<'a>(
+        feature: &str,
+        type_name: &str,
+        values: impl IntoIterator<Item = Option<&'a str>> + Clone,
+        max_categories: usize,
+    ) -> Result<Self> {
+        let (mut numbers, mut observed, mut first_stray) = (0usize, 0usize, None);
+        for (row, value) in values.clone().into_iter().enumerate() {
+            let Some(value) = value else { continue };
+            observed += 1;
+            if value.trim().is_empty() {
+                continue;
+            }
+            if value.trim().parse::<f64>().is_ok() {
+                numbers += 1;
+            } else if first_stray.is_none() {
+                first_stray = Some((row, value.to_string()));
+            }
+        }
+        if let Some((row, word)) = first_stray.filter(|_| numbers * 2 > observed) {
+            return Err(AutoencError::NonNumericColumn {
+                name: feature.to_string(),
+                dtype: format!(
+                    "{type_name}; row {row} holds '{word}' among numbers: fix the value, or make every value text to \
+                     use the column as a category"
+                ),
+            });
+        }
+        Vocabulary::fit(feature, values, max_categories)
+    }
+
     /// The values, code order.
     pub fn values(&self) -> &[String] {
         &self.values

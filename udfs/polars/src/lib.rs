@@ -27,11 +27,13 @@
 //! plugin, `autoenc.polars`. Read [`features`] first for how columns become rows (the same
 //! rules as the SQL door: a null row gives a null result, NaN or null inside a row is a missing value,
 //! a wrong dimension is an error naming expected and got), then [`operation`] for what each function
-//! returns.
+//! returns. A model with categorical features takes `String` and `Boolean` columns for them
+//! ([`categories`]).
 
 #![forbid(unsafe_code)]
 
 mod blocks;
+pub mod categories;
 pub mod expressions;
 pub mod features;
 pub mod operation;

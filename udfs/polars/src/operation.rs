@@ -51,6 +51,12 @@ impl Operation {
         }
     }
 
+    /// Whether the inputs are the features of a model with categorical features (column per feature,
+    /// text or booleans for categories: `crate::categories`); `decode` takes codes, which are numbers.
+    fn takes_categories(&self, model: &Autoencoder) -> bool {
+        model.has_categories() && *self != Operation::Decode
+    }
+
     /// How many values a row holds: codes for `decode`, features for the rest.
     pub fn input_width(&self, model: &Autoencoder) -> usize {
         match self {
@@ -84,8 +90,11 @@ impl Operation {
     /// Planning: checks options and input dtypes, and names the output after the first input.
     pub fn output_field(&self, model: &Autoencoder, fields: &[Field]) -> PolarsResult<Field> {
         self.check_options()?;
-        model.require_numeric("the Polars door").map_err(crate::to_polars)?;
-        check_fields(self.name(), fields, self.input_width(model))?;
+        if self.takes_categories(model) {
+            crate::categories::check_fields(self.name(), fields, model)?;
+        } else {
+            check_fields(self.name(), fields, self.input_width(model))?;
+        }
         let name = fields.first().map(|f| f.name().clone()).unwrap_or_else(|| PlSmallStr::from_static(self.name()));
         Ok(Field::new(name, self.output_dtype(model)))
     }
@@ -93,10 +102,14 @@ impl Operation {
     /// Execution: one output value per input row, null for null rows.
     pub fn evaluate(&self, model: &Autoencoder, inputs: &[Series]) -> PolarsResult<Series> {
         self.check_options()?;
-        model.require_numeric("the Polars door").map_err(crate::to_polars)?;
         let function = self.name();
         let width = self.input_width(model);
         let name = inputs.first().map(|s| s.name().clone()).unwrap_or_else(|| PlSmallStr::from_static(function));
+        if self.takes_categories(model) {
+            // A row with categories always has something observed (null is a category): no null rows.
+            let rows = crate::categories::matrix(function, inputs, model)?;
+            return self.assemble(model, name, vec![self.run(model, rows.view(), threads_for(rows.nrows()))?]);
+        }
         let prepared = prepare(function, inputs, Some(width))?;
         let threads = threads_for(prepared.rows());
         // Several numeric columns without nulls: transposed and scored block by block (crate::blocks).
@@ -136,6 +149,9 @@ impl Operation {
         Ok(match *self {
             Operation::Encode => Output::Vectors(model.encode_parallel(rows, threads).map_err(err)?),
             Operation::Decode => Output::Vectors(model.decode(rows).map_err(err)?),
+            // A categorical feature's reconstruction is its most likely code, which the scaler does not
+            // map: the core's own `reconstruct` knows both kinds.
+            Operation::Reconstruct if model.has_categories() => Output::Vectors(model.reconstruct(rows).map_err(err)?),
             Operation::Reconstruct => {
                 let details = model.score_details_parallel(rows, threads).map_err(err)?;
                 Output::Vectors(model.scaler().inverse(details.reconstruction_scaled.view()))

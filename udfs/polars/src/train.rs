@@ -7,8 +7,8 @@ use polars::prelude::*;
 
 use crate::features::prepare;
 
-/// Fits a model on the `features` columns of `df` (one Array/List column, or numeric columns), calling
-/// `on_epoch` after every epoch.
+/// Fits a model on the `features` columns of `df` (one Array/List column, or numeric columns, or
+/// numeric, `String` and `Boolean` columns: `crate::categories`), calling `on_epoch` after every epoch.
 pub fn fit_frame(
     df: &DataFrame,
     features: &[&str],
@@ -22,6 +22,10 @@ pub fn fit_frame(
         .iter()
         .map(|&name| Ok(df.column(name)?.as_materialized_series().clone()))
         .collect::<PolarsResult<_>>()?;
+    let fields: Vec<Field> = columns.iter().map(|s| s.field().into_owned()).collect();
+    if crate::categories::any_categorical(&fields) {
+        return crate::categories::fit(&columns, params, on_epoch);
+    }
     let prepared = prepare("train", &columns, None)?;
     let matrix = prepared.matrix("train", None)?.with_nan_rows();
     let names: Vec<String> = match columns.as_slice() {

@@ -312,23 +312,3 @@ fn training_from_a_frame_equals_training_on_the_matrix() {
     assert_eq!(by_columns.score(rows.view()).unwrap(), want);
     assert_eq!(by_array.score(rows.view()).unwrap(), want);
 }
-
-/// A model with a categorical feature, whose text this door cannot code yet, is refused rather than
-/// given numbers it would read as codes.
-#[test]
-fn a_model_with_categorical_features_is_refused_not_misread() {
-    use autoenc::{FeatureKind, Vocabulary};
-    let x = ndarray::Array2::from_shape_fn(
-        (100, 3),
-        |(i, j)| if j == 0 { (i % 2) as f32 } else { ((i * 3 + j) % 7) as f32 },
-    );
-    let vocabulary = Vocabulary::new(vec!["tcp".into(), "udp".into()]).unwrap();
-    let kinds = vec![FeatureKind::Categorical { vocabulary }, FeatureKind::Numeric, FeatureKind::Numeric];
-    let names = vec!["protocol".to_string(), "b".to_string(), "c".to_string()];
-    let params = autoenc::Autoencoder::params().latent(autoenc::LatentSize::Fixed(2)).epochs(2).check().unwrap();
-    let model = std::sync::Arc::new(params.fit_with_kinds(x.view(), names, kinds, &mut |_| {}).unwrap());
-    let frame = df!("p" => [0.0f64, 1.0], "b" => [1.0f64, 2.0], "c" => [3.0f64, 4.0]).unwrap();
-    let err =
-        frame.lazy().select([autoenc_polars::score(&model, [col("p"), col("b"), col("c")])]).collect().unwrap_err();
-    assert!(err.to_string().contains("categorical features (protocol)"), "{err}");
-}

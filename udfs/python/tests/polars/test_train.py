@@ -22,10 +22,12 @@ def test_eager_lazy_columns_and_array_train_the_same_model(df):
     assert scores["e"].to_list() == scores["a"].to_list()
 
 
-def test_default_features_are_the_numeric_columns(df):
-    labelled = df.select(FEATURES).with_columns(name=pl.lit("a"))
+def test_default_features_are_the_numeric_and_categorical_columns(df):
+    # As the CLI picks them: numbers, and text or booleans as categorical features; nothing else.
+    labelled = df.select(FEATURES).with_columns(name=pl.lit("a"), when=pl.lit(None, dtype=pl.Date))
     model = pae.train(labelled, epochs=2, seed=0)
-    assert model.feature_names == FEATURES
+    assert model.feature_names == [*FEATURES, "name"]
+    assert model.info()["feature_kinds"][-1]["kind"] == "categorical"
 
 
 def test_params_reach_the_model(df):
@@ -69,8 +71,8 @@ def test_save_load_and_bytes_round_trip(model, tmp_path, df):
 
 
 def test_training_errors(df):
-    with pytest.raises(pl.exceptions.ComputeError, match="'name' has type"):
-        pae.train(df.with_columns(name=pl.lit("a")), features=["f0", "name"])
+    with pytest.raises(pl.exceptions.ComputeError, match="'day' has type Date"):
+        pae.train(df.with_columns(day=pl.lit(None, dtype=pl.Date)), features=["f0", "day"])
     with pytest.raises(pl.exceptions.ColumnNotFoundError):
         pae.train(df, features=["f0", "nope"])
     with pytest.raises(pl.exceptions.ComputeError, match="unknown option 'epoch'"):

@@ -15,8 +15,18 @@ def _is_vector(dtype: pl.DataType) -> bool:
     return isinstance(dtype, (pl.Array, pl.List)) and dtype.inner.is_numeric()  # type: ignore[union-attr]
 
 
+def _is_category(dtype: pl.DataType) -> bool:
+    """A categorical feature: text, booleans, or Polars' own categories (which reach Rust as text)."""
+    return dtype == pl.String or dtype == pl.Boolean or isinstance(dtype, (pl.Categorical, pl.Enum))
+
+
 def _cast(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Features reach Rust as Float32 (the model's type), so the Rust side reads one dtype."""
+    """Numbers reach Rust as Float32 (the model's type) and categories as String or Boolean, so the
+    Rust side reads few dtypes."""
+    if isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return pl.col(name).cast(pl.String)
+    if _is_category(dtype):
+        return pl.col(name)
     if isinstance(dtype, pl.Array):
         return pl.col(name).cast(pl.Array(pl.Float32, dtype.size))
     if isinstance(dtype, pl.List):
@@ -44,8 +54,9 @@ def train(
 ) -> Model:
     """Fits a model on ``features`` of ``data`` (a DataFrame or LazyFrame).
 
-    ``features`` are numeric column names, or one Array/List column; by default every numeric
-    column. ``params`` are the model's settings (the same names as the SQL ``ae_train`` options and
+    ``features`` are column names, or one Array/List column; by default every numeric and
+    categorical column. String, Boolean, Categorical and Enum columns are categorical features: the
+    model learns their vocabularies (docs/model.md, "Categorical features"). ``params`` are the model's settings (the same names as the SQL ``ae_train`` options and
     ``AutoencoderValidParams``): ``epochs``, ``latent`` (an int, or a float explained-variance target),
     ``hidden``, ``variant`` (``"plain"`` or a dict such as ``{"kind": "sparse", "sparsity": {"kind":
     "top_k", "k": 2}}``), ``contamination``, ``seed``, ``trim_fraction``, ``learning_rate``, ... The
@@ -59,9 +70,9 @@ def train(
     else:
         raise TypeError(f"data must be a polars DataFrame or LazyFrame, got {type(data).__name__}")
     if features is None:
-        features = [n for n, d in schema.items() if d.is_numeric()]
+        features = [n for n, d in schema.items() if d.is_numeric() or _is_category(d)]
         if not features:
-            raise pl.exceptions.ComputeError("train: the frame has no numeric columns")
+            raise pl.exceptions.ComputeError("train: the frame has no numeric or categorical columns")
     elif isinstance(features, str):
         features = [features]
     features = list(features)
@@ -72,10 +83,10 @@ def train(
             raise pl.exceptions.ColumnNotFoundError(f"train: no column '{name}'")
         dtype = schema[name]
         vector_ok = len(features) == 1 and _is_vector(dtype)
-        if not (dtype.is_numeric() or vector_ok):
+        if not (dtype.is_numeric() or _is_category(dtype) or vector_ok):
             raise pl.exceptions.ComputeError(
-                f"train: feature column '{name}' has type {dtype}; features must be numeric columns "
-                "or one Array/List column of numbers"
+                f"train: feature column '{name}' has type {dtype}; features must be numeric or categorical "
+                "(String, Boolean, Categorical, Enum) columns, or one Array/List column of numbers"
             )
     selected = data.select(_cast(n, schema[n]) for n in features)
     frame = selected.collect() if isinstance(selected, pl.LazyFrame) else selected
