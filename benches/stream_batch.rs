@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
         .fit(data.view())
         .unwrap();
     let config = StreamConfig { features_field: Some("features".into()), ..Default::default() };
-    let decoder = Decoder::new(&config, model.feature_names()).unwrap();
+    let decoder = Decoder::new(&config, model.feature_names(), model.feature_kinds()).unwrap();
     let batch = messages(1000);
     let mut group = c.benchmark_group("stream_batch");
     group.throughput(Throughput::Elements(batch.len() as u64));

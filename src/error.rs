@@ -104,11 +104,6 @@ pub enum AutoencError {
          since an event)"
     )]
     TimeColumn { name: String, dtype: String },
-    #[error(
-        "this model has categorical features ({features}), and {door} takes numeric features only: score it with \
-         the autoenc command line or the Rust library"
-    )]
-    CategoriesNotSupported { door: &'static str, features: String },
     #[error("{0}")]
     InvalidInput(String),
     #[error("this is not a variational model, it cannot generate rows (variant: {0})")]

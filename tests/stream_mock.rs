@@ -770,3 +770,80 @@ fn records_the_broker_refuses_as_too_large_become_dead_letters_and_the_stream_go
         first.nrows()
     );
 }
+
+#[test]
+fn a_model_with_categorical_features_scores_json_text_and_booleans_as_the_core_does() {
+    use autoenc::synthetic_devices::{DeviceEvents, device_events};
+    let dir = tempfile::tempdir().unwrap();
+    let model_path = dir.path().join("devices.ae");
+    let training = device_events(1500, 0.0, 11);
+    let vocabularies = training.vocabularies(64).unwrap();
+    let (x, kinds) = training.coded(&vocabularies);
+    let names: Vec<String> = DeviceEvents::NAMES.iter().map(|n| n.to_string()).collect();
+    let params = autoenc::Autoencoder::params().epochs(5).seed(3).record_timings(false).check().unwrap();
+    let model = params.fit_with_kinds(x.view(), names, kinds, &mut |_| {}).unwrap();
+    model.save(&model_path).unwrap();
+
+    // Events as JSON: text and true/false fields; one device never seen, one protocol null, one absent.
+    let events = device_events(300, 0.05, 12);
+    let mut devices: Vec<Option<String>> = events.device.iter().cloned().map(Some).collect();
+    devices[7] = Some("toaster".into());
+    let mut protocols: Vec<Option<String>> = events.protocol.iter().cloned().map(Some).collect();
+    protocols[8] = None;
+    let mut input: Vec<Outgoing> = (0..300)
+        .map(|i| {
+            let mut record = serde_json::json!({
+                "id": i, "device": devices[i], "encrypted": events.encrypted[i],
+                "log_bytes": events.log_bytes[i], "log_packets": events.log_packets[i], "duration": events.duration[i],
+            });
+            if i != 9 {
+                record["protocol"] = serde_json::json!(protocols[i]);
+            } else {
+                protocols[9] = None; // absent: the NULL category, as null is
+            }
+            (Some((i % 4) as i32), format!("k{i}"), record.to_string().into_bytes(), None)
+        })
+        .collect();
+    let wrong_kind = r#"{"id": 999, "device": 3, "protocol": "tcp", "encrypted": true, "log_bytes": 1}"#;
+    input.push((Some(0), "bad".into(), wrong_kind.as_bytes().to_vec(), None));
+    let invalid_utf8 = b"{\"id\": 998, \"device\": \"\xff\xfe\", \"log_bytes\": 1}".to_vec();
+    input.push((Some(1), "bad-utf8".into(), invalid_utf8, None));
+    let cluster = cluster();
+    let brokers = cluster.bootstrap_servers();
+    produce(&brokers, IN, &input);
+
+    let runtime = runtime();
+    let metrics = Metrics::new();
+    let running = start(&runtime, config(&brokers, &model_path, "mixed"), metrics.clone());
+    let output = read_topic(&brokers, OUT, Duration::from_secs(60), false, |m| m.len() >= 300);
+    let dead = read_topic(&brokers, DLQ, Duration::from_secs(20), false, |m| m.len() >= 2);
+    running.finish(&runtime);
+
+    // The core's scores for the same values, coded in the model's vocabularies.
+    let vocabulary = |j: usize| model.feature_kinds()[j].vocabulary().unwrap();
+    let coded = ndarray::Array2::from_shape_fn((300, 6), |(i, j)| match j {
+        0 => vocabulary(0).code(devices[i].as_deref()) as f32,
+        1 => vocabulary(1).code(protocols[i].as_deref()) as f32,
+        2 => vocabulary(2).code(Some(&events.encrypted[i].to_string())) as f32,
+        3 => events.log_bytes[i],
+        4 => events.log_packets[i],
+        _ => events.duration[i],
+    });
+    let want = model.score(coded.view()).unwrap();
+    let records = by_id(&output);
+    assert_eq!(records.len(), 300);
+    for (id, values) in &records {
+        let score = values[0]["score"].as_f64().unwrap();
+        let expected = want[*id as usize];
+        assert!((score - expected).abs() <= 1e-6 * expected.abs().max(1.0), "row {id}: {score} vs {expected}");
+        assert_eq!(values[0]["device"], serde_json::json!(devices[*id as usize]), "input fields pass through");
+    }
+    let reason = |key: &str| {
+        let letter = dead.iter().find(|m| m.key() == Some(key.as_bytes())).expect("a dead letter");
+        header_value(letter, "autoenc.error")
+    };
+    assert_eq!(reason("bad").as_deref(), Some("wrong_kind"));
+    assert_eq!(reason("bad-utf8").as_deref(), Some("unparseable"));
+    let served = metrics.render();
+    assert!(served.contains("autoenc_unknown_categories_total{feature=\"device\"} 1"), "{served}");
+}

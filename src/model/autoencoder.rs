@@ -130,18 +130,6 @@ impl Autoencoder {
     pub fn has_categories(&self) -> bool {
         self.features.is_mixed()
     }
-    /// An error for a door (`door` names it: "the SQL door") that cannot code categorical features
-    /// yet, when this model has any: passing numbers where a category's text belongs would otherwise be
-    /// read as codes, silently.
-    pub fn require_numeric(&self, door: &'static str) -> Result<()> {
-        if !self.has_categories() {
-            return Ok(());
-        }
-        let categorical =
-            self.feature_names.iter().zip(self.features.kinds()).filter(|(_, k)| k.vocabulary().is_some());
-        let features = categorical.map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", ");
-        Err(AutoencError::CategoriesNotSupported { door, features })
-    }
     pub fn latent_size(&self) -> usize {
         self.architecture.latent
     }

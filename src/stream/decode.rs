@@ -3,6 +3,13 @@
 //!
 //! JSON is read without building a tree of values: the top-level fields are borrowed as raw text and
 //! only the feature fields are parsed as numbers; the other fields stay untouched for the output.
+//!
+//! A model with categorical features (docs/model.md, "Categorical features") takes their values as
+//! JSON strings or `true`/`false`, CSV fields, or Arrow string, boolean and dictionary columns, coded
+//! in the model's vocabularies: a value never seen is "other" (counted in `Decoded::unknown`, then in
+//! the `autoenc_unknown_categories_total` metric), null, an absent JSON field and an empty CSV field
+//! are the NULL category. A number where a category belongs is a dead letter (`wrong_kind`), as is
+//! text that is not UTF-8 (`unparseable`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -14,7 +21,8 @@ use serde_json::value::RawValue;
 use super::config::{InputFormat, StreamConfig};
 use super::encode::OUTPUT_FIELDS;
 use super::json_features::{FastRead, Layout, read_features};
-use crate::io::table::{FeatureSelection, feature_matrix};
+use crate::io::table::{FeatureSelection, feature_matrix, model_features};
+use crate::model::features::{FeatureKind, Vocabulary};
 
 /// Why a message could not be scored; the `code` goes into the dead letter's headers and the metrics.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -32,6 +40,8 @@ pub enum BadInput {
     Infinite { feature: String, row: usize },
     #[error("none of the feature fields is present (expected {expected})")]
     NoFeatures { expected: String },
+    #[error("feature '{feature}' is categorical: {detail}")]
+    WrongKind { feature: String, detail: String },
 }
 
 impl BadInput {
@@ -43,6 +53,7 @@ impl BadInput {
             BadInput::NonNumeric { .. } => "non_numeric",
             BadInput::Infinite { .. } => "infinite",
             BadInput::NoFeatures { .. } => "no_features",
+            BadInput::WrongKind { .. } => "wrong_kind",
         }
     }
 }
@@ -54,6 +65,9 @@ pub struct Decoded {
     pub values: Vec<f32>,
     pub rows: usize,
     pub record: InputRecord,
+    /// Per feature, how many values were outside its vocabulary (scored as other); empty for a model
+    /// without categorical features.
+    pub unknown: Vec<u64>,
 }
 
 /// The input record as the output encoder needs it.
@@ -79,16 +93,20 @@ pub struct Decoder {
     /// For each feature, its position in a CSV line.
     csv_positions: Vec<usize>,
     /// For the one-pass JSON reader; `None` when feature names repeat (only the full reader fills
-    /// every position of a repeated name).
+    /// every position of a repeated name) and when a feature is categorical (it reads numbers only).
     json_layout: Option<Layout>,
+    /// The model's feature kinds, when any is categorical; empty otherwise.
+    kinds: Vec<FeatureKind>,
 }
 
 #[derive(Deserialize)]
 struct TopLevel<'a>(#[serde(borrow)] HashMap<Cow<'a, str>, &'a RawValue>);
 
 impl Decoder {
-    /// `model_features` are the model's feature names: the default field names.
-    pub fn new(config: &StreamConfig, model_features: &[String]) -> Result<Self, String> {
+    /// `model_features` are the model's feature names (the default field names), `kinds` its feature
+    /// kinds.
+    pub fn new(config: &StreamConfig, model_features: &[String], kinds: &[FeatureKind]) -> Result<Self, String> {
+        let kinds = if kinds.iter().any(|k| k.vocabulary().is_some()) { kinds.to_vec() } else { Vec::new() };
         let fields = if config.features.is_empty() { model_features.to_vec() } else { config.features.clone() };
         if config.features_field.is_none() && fields.len() != model_features.len() {
             return Err(format!(
@@ -109,6 +127,7 @@ impl Decoder {
             Vec::new()
         };
         let json_layout = match &config.features_field {
+            _ if !kinds.is_empty() => None,
             Some(field) => Some(Layout::Array { field: field.clone() }),
             None => {
                 let positions: HashMap<String, usize> =
@@ -123,7 +142,23 @@ impl Decoder {
             features_field: config.features_field.clone(),
             csv_columns,
             csv_positions,
+            kinds,
         })
+    }
+
+    /// Feature `j`'s vocabulary, when it is categorical.
+    fn vocabulary(&self, j: usize) -> Option<&Vocabulary> {
+        self.kinds.get(j).and_then(FeatureKind::vocabulary)
+    }
+
+    /// One value per feature of `unknown` counts, or none for a numeric model.
+    fn no_unknown(&self) -> Vec<u64> {
+        vec![0; self.kinds.len()]
+    }
+
+    /// The feature names, for the metrics' labels.
+    pub fn feature_fields(&self) -> &[String] {
+        &self.fields
     }
 
     pub fn csv_columns(&self) -> &[String] {
@@ -150,7 +185,7 @@ impl Decoder {
         if let Some(layout) = &self.json_layout
             && let Some(FastRead { values, splice }) = read_features(payload, layout, width(layout))
         {
-            return Ok(Decoded { values, rows: 1, record: InputRecord::Json { splice } });
+            return Ok(Decoded { values, rows: 1, record: InputRecord::Json { splice }, unknown: Vec::new() });
         }
         self.decode_json_fully(payload, expected)
     }
@@ -166,7 +201,9 @@ impl Decoder {
             let raw = object.get(field.as_str()).ok_or_else(|| BadInput::NoFeatures { expected: field.clone() })?;
             // The common case in one pass: an array of numbers and nulls. Anything else takes the slower
             // path below, which names the element at fault.
-            if let Ok(numbers) = serde_json::from_str::<Vec<Option<f64>>>(raw.get()) {
+            if self.kinds.is_empty()
+                && let Ok(numbers) = serde_json::from_str::<Vec<Option<f64>>>(raw.get())
+            {
                 if numbers.len() != expected {
                     return Err(BadInput::WrongDimension { expected, got: numbers.len() });
                 }
@@ -178,7 +215,7 @@ impl Decoder {
                         x => Ok(x),
                     })
                     .collect::<Result<_, _>>()?;
-                return Ok(Decoded { values, rows: 1, record });
+                return Ok(Decoded { values, rows: 1, record, unknown: Vec::new() });
             }
             let items: Vec<&RawValue> = serde_json::from_str(raw.get()).map_err(|_| BadInput::NonNumeric {
                 feature: field.clone(),
@@ -187,29 +224,50 @@ impl Decoder {
             if items.len() != expected {
                 return Err(BadInput::WrongDimension { expected, got: items.len() });
             }
+            let mut unknown = self.no_unknown();
             let values = items
                 .iter()
                 .enumerate()
-                .map(|(j, item)| json_number(item, || format!("{field}[{j}]")))
+                .map(|(j, item)| self.json_value(j, Some(item), || format!("{field}[{j}]"), &mut unknown))
                 .collect::<Result<_, _>>()?;
-            return Ok(Decoded { values, rows: 1, record });
+            return Ok(Decoded { values, rows: 1, record, unknown });
         }
         let mut values = Vec::with_capacity(self.fields.len());
+        let mut unknown = self.no_unknown();
         let mut present = 0;
-        for name in &self.fields {
-            match object.get(name.as_str()) {
-                // An absent field is a missing value, like null: the model fills it in.
-                None => values.push(f32::NAN),
-                Some(raw) => {
-                    present += 1;
-                    values.push(json_number(raw, || name.clone())?);
-                }
-            }
+        for (j, name) in self.fields.iter().enumerate() {
+            let raw = object.get(name.as_str());
+            present += usize::from(raw.is_some());
+            // An absent field is a missing value, like null: the model fills it in (a category's is NULL).
+            values.push(self.json_value(j, raw.copied(), || name.clone(), &mut unknown)?);
         }
         if present == 0 {
             return Err(BadInput::NoFeatures { expected: self.fields.join(", ") });
         }
-        Ok(Decoded { values, rows: 1, record })
+        Ok(Decoded { values, rows: 1, record, unknown })
+    }
+
+    /// Feature `j`'s value from JSON (`None`: absent): a number, or a category's code.
+    fn json_value(
+        &self,
+        j: usize,
+        raw: Option<&RawValue>,
+        feature: impl Fn() -> String,
+        unknown: &mut [u64],
+    ) -> Result<f32, BadInput> {
+        let Some(vocabulary) = self.vocabulary(j) else {
+            return raw.map_or(Ok(f32::NAN), |raw| json_number(raw, feature));
+        };
+        let text = raw.map_or("null", RawValue::get);
+        let value = match text {
+            "null" => None,
+            "true" | "false" => Some(text.to_string()),
+            _ => Some(serde_json::from_str::<String>(text).map_err(|_| BadInput::WrongKind {
+                feature: feature(),
+                detail: format!("expected text or true/false, got {}", truncate(text)),
+            })?),
+        };
+        Ok(code(vocabulary, value.as_deref(), &mut unknown[j]))
     }
 
     fn decode_csv(&self, payload: &[u8], expected: usize) -> Result<Decoded, BadInput> {
@@ -230,10 +288,17 @@ impl Decoder {
             return Err(BadInput::WrongDimension { expected: self.csv_columns.len(), got: record.len() });
         }
         debug_assert_eq!(self.csv_positions.len(), expected);
+        let mut unknown = self.no_unknown();
         let values = self
             .csv_positions
             .iter()
-            .map(|&position| {
+            .enumerate()
+            .map(|(j, &position)| {
+                // A category's field as it is (an empty one is NULL, as the CLI's CSV reader has it).
+                if let Some(vocabulary) = self.vocabulary(j) {
+                    let value = Some(&record[position]).filter(|v| !v.is_empty());
+                    return Ok(code(vocabulary, value, &mut unknown[j]));
+                }
                 let text = record[position].trim();
                 let feature = &self.csv_columns[position];
                 if text.is_empty() {
@@ -246,7 +311,8 @@ impl Decoder {
                 finite(value as f32, feature, 0)
             })
             .collect::<Result<_, _>>()?;
-        Ok(Decoded { values, rows: 1, record: InputRecord::Csv(record.iter().map(str::to_string).collect()) })
+        let record = InputRecord::Csv(record.iter().map(str::to_string).collect());
+        Ok(Decoded { values, rows: 1, record, unknown })
     }
 
     fn decode_arrow(&self, payload: &[u8], expected: usize) -> Result<Decoded, BadInput> {
@@ -260,15 +326,26 @@ impl Decoder {
         let (schema, batches) = crate::io::ipc::decode_ipc(arrow::buffer::Buffer::from(payload.to_vec()))
             .map_err(|e| unparseable(e.to_string()))?;
         let batch = arrow::compute::concat_batches(&schema, &batches).map_err(|e| unparseable(e.to_string()))?;
-        let (matrix, _) =
-            feature_matrix(&batch, &FeatureSelection::Columns(self.fields.clone())).map_err(|e| match e {
-                crate::AutoencError::UnknownColumn { name, .. } => BadInput::NoFeatures { expected: name },
-                crate::AutoencError::NonNumericColumn { name, dtype } => {
-                    BadInput::NonNumeric { feature: name, detail: dtype }
-                }
-                crate::AutoencError::OutOfF32Range { feature, row, .. } => BadInput::Infinite { feature, row },
-                other => unparseable(other.to_string()),
-            })?;
+        let bad = |e: crate::AutoencError| match e {
+            crate::AutoencError::UnknownColumn { name, .. } => BadInput::NoFeatures { expected: name },
+            crate::AutoencError::NonNumericColumn { name, dtype } => {
+                BadInput::NonNumeric { feature: name, detail: dtype }
+            }
+            crate::AutoencError::OutOfF32Range { feature, row, .. } => BadInput::Infinite { feature, row },
+            crate::AutoencError::TimeColumn { name, dtype } => {
+                BadInput::NonNumeric { feature: name, detail: format!("{dtype}, a time column") }
+            }
+            crate::AutoencError::InvalidInput(detail) if detail.contains("but its feature is categorical") => {
+                let feature = detail.split('\'').nth(1).unwrap_or_default().to_string();
+                BadInput::WrongKind { feature, detail }
+            }
+            other => unparseable(other.to_string()),
+        };
+        let (matrix, unknown) = if self.kinds.is_empty() {
+            (feature_matrix(&batch, &FeatureSelection::Columns(self.fields.clone())).map_err(bad)?.0, Vec::new())
+        } else {
+            model_features(&batch, &self.fields, &self.kinds).map_err(bad)?
+        };
         debug_assert_eq!(matrix.ncols(), expected);
         for (row, values) in matrix.rows().into_iter().enumerate() {
             if let Some(j) = values.iter().position(|v| v.is_infinite()) {
@@ -276,8 +353,14 @@ impl Decoder {
             }
         }
         let rows = matrix.nrows();
-        Ok(Decoded { values: matrix.into_raw_vec_and_offset().0, rows, record: InputRecord::Arrow(batch) })
+        Ok(Decoded { values: matrix.into_raw_vec_and_offset().0, rows, record: InputRecord::Arrow(batch), unknown })
     }
+}
+
+/// A category's code in `vocabulary`, counting a value outside it in `unknown`.
+fn code(vocabulary: &Vocabulary, value: Option<&str>, unknown: &mut u64) -> f32 {
+    *unknown += u64::from(value.is_some_and(|v| vocabulary.is_unknown(v)));
+    vocabulary.code(value) as f32
 }
 
 /// A JSON value as a feature: a number (finite in f32), or null for a missing value.
@@ -316,7 +399,7 @@ mod tests {
             features_field: features_field.map(str::to_string),
             ..Default::default()
         };
-        Decoder::new(&config, &["a".into(), "b".into()]).unwrap()
+        Decoder::new(&config, &["a".into(), "b".into()], &[]).unwrap()
     }
 
     #[test]
@@ -506,7 +589,7 @@ mod tests {
             csv_columns: vec!["id".into(), "b".into(), "a".into()],
             ..Default::default()
         };
-        let d = Decoder::new(&config, &["a".into(), "b".into()]).unwrap();
+        let d = Decoder::new(&config, &["a".into(), "b".into()], &[]).unwrap();
         let out = d.decode(b"x7,2,1\n", 2).unwrap();
         assert_eq!(out.values, vec![1.0, 2.0], "features are taken by name, in the model's order");
         assert!(d.decode(b"x7,,1", 2).unwrap().values[1].is_nan());
@@ -516,7 +599,101 @@ mod tests {
         assert_eq!(d.decode(b"a,1,2\nb,3,4", 2).unwrap_err().code(), "unparseable");
         let missing =
             StreamConfig { input_format: InputFormat::Csv, csv_columns: vec!["a".into()], ..Default::default() };
-        assert!(Decoder::new(&missing, &["a".into(), "b".into()]).unwrap_err().contains("'b'"));
+        assert!(Decoder::new(&missing, &["a".into(), "b".into()], &[]).unwrap_err().contains("'b'"));
+    }
+
+    /// A decoder for features `proto` (categorical: tcp, udp), `flag` (categorical: true, false) and
+    /// `v` (numeric).
+    fn mixed_decoder(format: InputFormat, features_field: Option<&str>) -> Decoder {
+        let config = StreamConfig {
+            input_format: format,
+            features_field: features_field.map(str::to_string),
+            ..Default::default()
+        };
+        let kinds = vec![
+            FeatureKind::Categorical { vocabulary: Vocabulary::new(vec!["tcp".into(), "udp".into()]).unwrap() },
+            FeatureKind::Categorical { vocabulary: Vocabulary::new(vec!["true".into(), "false".into()]).unwrap() },
+            FeatureKind::Numeric,
+        ];
+        Decoder::new(&config, &["proto".into(), "flag".into(), "v".into()], &kinds).unwrap()
+    }
+
+    /// The core's codes for the same values, from an Arrow batch (what the CLI and SQL code).
+    fn core_codes(protos: Vec<Option<&str>>, flags: Vec<Option<bool>>, values: Vec<Option<f64>>) -> Vec<f32> {
+        use arrow::array::{BooleanArray, Float64Array, StringArray};
+        use std::sync::Arc;
+        let batch = RecordBatch::try_from_iter([
+            ("proto", Arc::new(StringArray::from(protos)) as _),
+            ("flag", Arc::new(BooleanArray::from(flags)) as _),
+            ("v", Arc::new(Float64Array::from(values)) as _),
+        ])
+        .unwrap();
+        let d = mixed_decoder(InputFormat::Json, None);
+        let names = ["proto".to_string(), "flag".into(), "v".into()];
+        model_features(&batch, &names, &d.kinds).unwrap().0.into_raw_vec_and_offset().0
+    }
+
+    #[test]
+    fn categorical_features_code_from_json_csv_and_arrow_as_the_core_does() {
+        let d = mixed_decoder(InputFormat::Json, None);
+        let out = d.decode(br#"{"proto": "udp", "flag": true, "v": 2.5}"#, 3).unwrap();
+        assert_eq!(out.values, core_codes(vec![Some("udp")], vec![Some(true)], vec![Some(2.5)]));
+        assert_eq!(out.unknown, vec![0, 0, 0]);
+        // A value never seen is other (and counted), null and an absent field are the NULL category.
+        let out = d.decode(br#"{"proto": "icmp", "flag": null}"#, 3).unwrap();
+        let want = core_codes(vec![Some("icmp")], vec![None], vec![None]);
+        assert_eq!(&out.values[..2], &want[..2]);
+        assert!(out.values[2].is_nan());
+        assert_eq!(out.unknown, vec![1, 0, 0]);
+        // The array form takes the same values by position.
+        let a = mixed_decoder(InputFormat::Json, Some("x"));
+        let out = a.decode(br#"{"x": ["udp", false, 1]}"#, 3).unwrap();
+        assert_eq!(out.values, core_codes(vec![Some("udp")], vec![Some(false)], vec![Some(1.0)]));
+        // CSV fields; an empty one is the NULL category.
+        let c = mixed_decoder(InputFormat::Csv, None);
+        let out = c.decode(b"tcp,,3", 3).unwrap();
+        assert_eq!(out.values, core_codes(vec![Some("tcp")], vec![None], vec![Some(3.0)]));
+        let out = c.decode(b"gre,true,3", 3).unwrap();
+        assert_eq!(out.unknown, vec![1, 0, 0]);
+        // Arrow string and boolean columns, two rows.
+        use arrow::array::{BooleanArray, Float64Array, StringArray};
+        use std::sync::Arc;
+        let batch = RecordBatch::try_from_iter([
+            ("v", Arc::new(Float64Array::from(vec![1.0, 2.0])) as _),
+            ("proto", Arc::new(StringArray::from(vec![Some("udp"), Some("sctp")])) as _),
+            ("flag", Arc::new(BooleanArray::from(vec![Some(true), None])) as _),
+        ])
+        .unwrap();
+        let r = mixed_decoder(InputFormat::Arrow, None);
+        let out = r.decode(&crate::stream::encode::ipc_bytes(&batch).unwrap(), 3).unwrap();
+        let want = core_codes(vec![Some("udp"), Some("sctp")], vec![Some(true), None], vec![Some(1.0), Some(2.0)]);
+        assert_eq!(out.values, want);
+        assert_eq!(out.unknown, vec![1, 0, 0]);
+    }
+
+    #[test]
+    fn bad_categorical_values_are_dead_letters_with_reasons() {
+        let d = mixed_decoder(InputFormat::Json, None);
+        let bad = d.decode(br#"{"proto": 6, "flag": true, "v": 1}"#, 3).unwrap_err();
+        assert_eq!(bad.code(), "wrong_kind");
+        assert!(bad.to_string().contains("feature 'proto' is categorical: expected text or true/false, got 6"));
+        assert_eq!(d.decode(br#"{"proto": ["tcp"], "v": 1}"#, 3).unwrap_err().code(), "wrong_kind");
+        // Text that is not UTF-8, in JSON and in CSV.
+        assert_eq!(d.decode(b"{\"proto\": \"\xff\xfe\", \"v\": 1}", 3).unwrap_err().code(), "unparseable");
+        let c = mixed_decoder(InputFormat::Csv, None);
+        assert_eq!(c.decode(b"\xff\xfe,true,1", 3).unwrap_err().code(), "unparseable");
+        // An Arrow number column where a category belongs.
+        use arrow::array::Float64Array;
+        use std::sync::Arc;
+        let numbers = RecordBatch::try_from_iter([
+            ("proto", Arc::new(Float64Array::from(vec![1.0])) as _),
+            ("flag", Arc::new(Float64Array::from(vec![1.0])) as _),
+            ("v", Arc::new(Float64Array::from(vec![1.0])) as _),
+        ])
+        .unwrap();
+        let r = mixed_decoder(InputFormat::Arrow, None);
+        let bad = r.decode(&crate::stream::encode::ipc_bytes(&numbers).unwrap(), 3).unwrap_err();
+        assert_eq!(bad.code(), "wrong_kind", "{bad}");
     }
 
     #[test]

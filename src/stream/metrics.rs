@@ -27,6 +27,7 @@ pub struct Metrics {
     pub batch_latency: Histogram,
     pub anomalies: IntCounter,
     pub dead_letters: IntCounterVec,
+    pub unknown_categories: IntCounterVec,
     pub consumer_lag: IntGaugeVec,
     pub model_reloads: IntCounter,
     pub model_reload_failures: IntCounter,
@@ -147,6 +148,15 @@ impl Metrics {
         )
         .expect("valid metric");
         registry.register(Box::new(dead_letters.clone())).expect("unique metric");
+        let unknown_categories = IntCounterVec::new(
+            Opts::new(
+                "autoenc_unknown_categories_total",
+                "Categorical values outside the model's vocabulary (scored as other), by feature",
+            ),
+            &["feature"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(unknown_categories.clone())).expect("unique metric");
         let consumer_lag = IntGaugeVec::new(
             Opts::new("autoenc_consumer_lag", "Messages behind the high watermark, per assigned partition"),
             &["topic", "partition"],
@@ -165,6 +175,7 @@ impl Metrics {
             batch_latency,
             anomalies,
             dead_letters,
+            unknown_categories,
             consumer_lag,
             model_reloads,
             model_reload_failures,

@@ -80,7 +80,8 @@ struct ScoringState {
 pub async fn run(config: StreamConfig, metrics: Metrics, mut shutdown: watch::Receiver<bool>) -> Result<Summary> {
     config.validate()?;
     let source = ModelSource::open(&config.model)?;
-    let decoder = Decoder::new(&config, source.model.feature_names()).map_err(StreamError::Setup)?;
+    let decoder = Decoder::new(&config, source.model.feature_names(), source.model.feature_kinds())
+        .map_err(StreamError::Setup)?;
     let contamination = config.contamination.or(match source.model.threshold().rule {
         crate::ThresholdRule::Contamination { contamination } => Some(contamination),
         crate::ThresholdRule::Explicit => None,
@@ -254,7 +255,10 @@ fn reload(
     interval: Duration,
     summary: &mut Summary,
 ) {
-    match state.source.reload_if_changed(interval, |model| Decoder::new(config, model.feature_names())) {
+    match state
+        .source
+        .reload_if_changed(interval, |model| Decoder::new(config, model.feature_names(), model.feature_kinds()))
+    {
         Ok(Some(decoder)) => {
             state.decoder = decoder;
             metrics.model_reloads.inc();
@@ -394,6 +398,8 @@ struct BatchDone {
     rows: u64,
     anomalies: u64,
     dead_letters: Vec<&'static str>,
+    /// Per categorical feature with values outside its vocabulary: its name and how many.
+    unknown_categories: Vec<(String, u64)>,
 }
 
 impl BatchDone {
@@ -406,6 +412,9 @@ impl BatchDone {
         metrics.anomalies.inc_by(self.anomalies);
         for reason in &self.dead_letters {
             metrics.dead_letters.with_label_values(&[reason]).inc();
+        }
+        for (feature, count) in &self.unknown_categories {
+            metrics.unknown_categories.with_label_values(&[feature.as_str()]).inc_by(*count);
         }
         summary.batches += 1;
         summary.messages_out += self.outputs;
@@ -457,7 +466,7 @@ async fn handle_batch(
     let learn = config.learn;
     let checkpoint_every = config.checkpoint_every;
     let max_record_bytes = config.max_record_bytes();
-    let (state_back, processed, messages, checkpointed) = tokio::task::spawn_blocking(move || {
+    let (state_back, mut processed, messages, checkpointed) = tokio::task::spawn_blocking(move || {
         let version = state.source.version();
         let mut checkpointed = false;
         let processed = process_batch(
@@ -500,6 +509,7 @@ async fn handle_batch(
         rows: processed.rows as u64,
         anomalies: processed.anomalies as u64,
         dead_letters: processed.dead_letters.iter().map(|(_, reason)| *reason).collect(),
+        unknown_categories: std::mem::take(&mut processed.unknown_categories),
     };
     match config.delivery {
         Delivery::AtLeastOnce => {

@@ -39,6 +39,9 @@ pub struct Processed {
     pub anomalies: usize,
     /// The rows scored as normal (for continual learning), when asked for.
     pub normal_rows: Option<Array2<f32>>,
+    /// Per categorical feature with values outside its vocabulary (scored as other): its name and how
+    /// many, over the scored messages.
+    pub unknown_categories: Vec<(String, u64)>,
 }
 
 /// The model and everything derived from it that the batch needs.
@@ -208,6 +211,13 @@ pub fn process_batch(messages: &[OwnedMessage], mut context: BatchContext<'_>) -
     if good.is_empty() {
         return processed;
     }
+    let mut unknown = vec![0u64; context.decoder.feature_fields().len()];
+    for (_, decoded) in &good {
+        unknown.iter_mut().zip(&decoded.unknown).for_each(|(total, n)| *total += n);
+    }
+    let names = context.decoder.feature_fields().iter();
+    processed.unknown_categories =
+        names.zip(unknown).filter(|&(_, n)| n > 0).map(|(name, n)| (name.clone(), n)).collect();
     let rows: usize = good.iter().map(|(_, d)| d.rows).sum();
     let mut values = Vec::with_capacity(rows * width);
     for (_, decoded) in &good {
@@ -336,7 +346,7 @@ mod tests {
             .unwrap()
             .fit_with(data.rows.view(), names.clone(), &mut |_| {})
             .unwrap();
-        let decoder = Decoder::new(&StreamConfig::default(), &names).unwrap();
+        let decoder = Decoder::new(&StreamConfig::default(), &names, &[]).unwrap();
         (model, decoder)
     }
 
