@@ -33,6 +33,12 @@ def test_string_columns_score_as_the_cli_scores(penguins):
     ours = df.select(score=pae.score(model, *FEATURES), flag=pae.is_anomaly(model, *FEATURES))
     assert ours["score"].to_list() == cli["score"].to_list()
     assert ours["flag"].to_list() == cli["is_anomaly"].to_list()
+    # Polars' own categories score once cast to their text.
+    as_categories = df.with_columns(
+        pl.col("island").cast(pl.Categorical), pl.col("sex").cast(pl.Enum(["female", "male"]))
+    )
+    as_text = [pl.col(c).cast(pl.String) for c in FEATURES[:2]] + FEATURES[2:]
+    assert as_categories.select(s=pae.score(model, *as_text))["s"].to_list() == ours["score"].to_list()
     # An island never seen scores as "other", never an error.
     unseen = df.with_columns(island=pl.lit("Atlantis")).select(s=pae.score(model, *FEATURES))
     assert unseen["s"].null_count() == 0
