@@ -241,4 +241,14 @@ fn penguins_chinstraps_are_found_among_the_others() {
     ok(&["score", p(&model), p(&data), "--out", p(&scored)]);
     let auc = roc_auc(&scores_of(&scored), &labels).unwrap();
     assert!(auc > 0.85, "penguins ROC-AUC {auc}");
+
+    // The report's flagged rows name a categorical feature's value seen and the one expected, and its
+    // per-feature errors include the categorical features.
+    let report = dir.path().join("report.html");
+    ok(&["report", p(&model), p(&data), "--out", p(&report)]);
+    let html = std::fs::read_to_string(&report).unwrap();
+    let flagged = &html[html.find("id=\"flagged-rows\"").expect("a flagged-rows table")..];
+    let flagged = &flagged[..flagged.find("</table>").unwrap()];
+    assert!(flagged.contains("; got ") && flagged.contains(", expected "), "{flagged}");
+    assert!(html.matches("island").count() >= 2 && html.matches("sex").count() >= 2);
 }

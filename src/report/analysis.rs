@@ -44,15 +44,15 @@ pub fn analyse(model: &Autoencoder, rows: ArrayView2<f32>, options: &ReportOptio
     let mut order: Vec<usize> = (0..scores.len()).filter(|&i| is_flagged[i]).collect();
     let flagged_count = order.len();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let flagged = order
+    // The listed rows' explanations: a categorical feature's names the value seen and the one expected.
+    let listed: Vec<usize> = order.iter().take(options.max_flagged_rows).copied().collect();
+    let listed_rows = rows.select(Axis(0), &listed);
+    let listed_details = model.score_details(listed_rows.view())?;
+    let explained = model.explain_details(listed_rows.view(), &listed_details, options.top_features.max(1));
+    let flagged = listed
         .iter()
-        .take(options.max_flagged_rows)
-        .map(|&row| FlaggedRow {
-            row,
-            score: scores[row],
-            percentile: model.percentile(scores[row]),
-            top: model.top_contributions(details.feature_errors.row(row), options.top_features.max(1)),
-        })
+        .zip(explained)
+        .map(|(&row, top)| FlaggedRow { row, score: scores[row], percentile: model.percentile(scores[row]), top })
         .collect();
 
     let feature_mean_errors = details

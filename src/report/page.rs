@@ -103,7 +103,8 @@ fn data_section(out: &mut String, model: &Autoencoder, options: &ReportOptions, 
     let _ = writeln!(
         out,
         "<h3>Flagged rows</h3><p class=\"note\">The {} highest-scoring of {} flagged rows, with the features \
-         that contribute most to each score (squared error in scaled units).</p>",
+         that contribute most to each score (squared error in scaled units; for a categorical feature its \
+         cross-entropy over that of a uniform guess, with the value seen and the one the model expected).</p>",
         a.flagged.len(),
         a.flagged_count
     );
@@ -111,8 +112,21 @@ fn data_section(out: &mut String, model: &Autoencoder, options: &ReportOptions, 
         "<table id=\"flagged-rows\"><tr><th>row</th><th>score</th><th>percentile</th><th>top features</th></tr>\n",
     );
     for flagged in &a.flagged {
-        let features: Vec<String> =
-            flagged.top.iter().map(|c| format!("{} ({:.3})", encode_text(&c.feature), c.error)).collect();
+        let features: Vec<String> = flagged
+            .top
+            .iter()
+            .map(|c| match &c.category {
+                Some(m) => format!(
+                    "{} ({:.3}; got {}, expected {}, p={:.2})",
+                    encode_text(&c.feature),
+                    c.error,
+                    encode_text(&m.got),
+                    encode_text(&m.expected),
+                    m.probability
+                ),
+                None => format!("{} ({:.3})", encode_text(&c.feature), c.error),
+            })
+            .collect();
         let _ = writeln!(
             out,
             "<tr><td class=\"num\">{}</td><td class=\"num\">{:.5}</td><td class=\"num\">{:.4}</td><td>{}</td></tr>",
