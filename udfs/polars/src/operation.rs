@@ -83,7 +83,7 @@ impl Operation {
             Operation::Decode | Operation::Reconstruct => vector(model.n_features()),
             Operation::Score | Operation::Percentile => DataType::Float64,
             Operation::IsAnomaly { .. } => DataType::Boolean,
-            Operation::Explain { .. } => DataType::List(Box::new(explain_entry())),
+            Operation::Explain { .. } => DataType::List(Box::new(explain_entry(model.has_categories()))),
         }
     }
 
@@ -159,6 +159,10 @@ impl Operation {
             Operation::Score | Operation::Percentile | Operation::IsAnomaly { .. } => {
                 Output::Scores(model.score_parallel(rows, threads).map_err(err)?.into_raw_vec_and_offset().0)
             }
+            // With categories, the core's `explain` also names the value seen and the one expected.
+            Operation::Explain { k } if model.has_categories() => {
+                Output::Explanations(model.explain(rows, k).map_err(err)?)
+            }
             Operation::Explain { k } => {
                 let details = model.score_details_parallel(rows, threads).map_err(err)?;
                 Output::Explanations(
@@ -204,7 +208,7 @@ impl Operation {
                     .into_iter()
                     .flat_map(|b| if let Output::Explanations(l) = b { l } else { Vec::new() })
                     .collect();
-                explanations(name, &lists)?
+                explanations(name, &lists, model.has_categories())?
             }
         })
     }
@@ -222,11 +226,18 @@ fn threads_for(_rows: usize) -> usize {
 }
 
 /// The dtype of one `explain` entry.
-pub fn explain_entry() -> DataType {
-    DataType::Struct(vec![
-        Field::new("feature".into(), DataType::String),
-        Field::new("error".into(), DataType::Float64),
-    ])
+/// `{feature, error}`, and for a model with categorical features also `{got, expected, probability}`:
+/// for a categorical feature the value seen, the most likely value and its probability (null for a
+/// numeric feature).
+pub fn explain_entry(categories: bool) -> DataType {
+    let mut fields =
+        vec![Field::new("feature".into(), DataType::String), Field::new("error".into(), DataType::Float64)];
+    if categories {
+        fields.push(Field::new("got".into(), DataType::String));
+        fields.push(Field::new("expected".into(), DataType::String));
+        fields.push(Field::new("probability".into(), DataType::Float64));
+    }
+    DataType::Struct(fields)
 }
 
 /// Row-major `values` as an `Array(Float32, width)` column.
@@ -238,12 +249,21 @@ fn vectors(name: PlSmallStr, values: Vec<f32>, width: usize) -> Series {
 }
 
 /// Per-row contributions as `List(Struct{feature, error})`: one flat struct column sliced per row.
-fn explanations(name: PlSmallStr, lists: &[Vec<autoenc::Contribution>]) -> PolarsResult<Series> {
+fn explanations(name: PlSmallStr, lists: &[Vec<autoenc::Contribution>], categories: bool) -> PolarsResult<Series> {
     let entries = lists.iter().flatten();
     let features = Series::new("feature".into(), entries.clone().map(|c| c.feature.as_str()).collect::<Vec<_>>());
-    let errors = Series::new("error".into(), entries.map(|c| c.error).collect::<Vec<f64>>());
+    let errors = Series::new("error".into(), entries.clone().map(|c| c.error).collect::<Vec<f64>>());
     let total = features.len();
-    let flat = StructChunked::from_series(name.clone(), total, [features, errors].iter())?.into_series();
+    let mut fields = vec![features, errors];
+    if categories {
+        let mismatch = || entries.clone().map(|c| c.category.as_ref());
+        fields.push(Series::new("got".into(), mismatch().map(|m| m.map(|m| m.got.as_str())).collect::<Vec<_>>()));
+        let expected: Vec<Option<&str>> = mismatch().map(|m| m.map(|m| m.expected.as_str())).collect();
+        fields.push(Series::new("expected".into(), expected));
+        let probability: Vec<Option<f64>> = mismatch().map(|m| m.map(|m| m.probability)).collect();
+        fields.push(Series::new("probability".into(), probability));
+    }
+    let flat = StructChunked::from_series(name.clone(), total, fields.iter())?.into_series();
     let mut start = 0;
     let rows: Vec<Series> = lists
         .iter()
@@ -254,7 +274,7 @@ fn explanations(name: PlSmallStr, lists: &[Vec<autoenc::Contribution>]) -> Polar
         })
         .collect();
     let mut out: ListChunked = if rows.is_empty() {
-        ListChunked::full_null_with_dtype(name.clone(), 0, &explain_entry())
+        ListChunked::full_null_with_dtype(name.clone(), 0, &explain_entry(categories))
     } else {
         rows.iter().collect()
     };

@@ -98,7 +98,21 @@ fn text_and_boolean_columns_score_as_the_core_does_with_unseen_values_and_nulls(
     let rebuilt = out.column("r").unwrap().array().unwrap().get_inner();
     let rebuilt: Vec<f32> = rebuilt.f32().unwrap().into_no_null_iter().collect();
     assert_eq!(rebuilt, model.reconstruct(x.view()).unwrap().iter().copied().collect::<Vec<_>>());
-    assert_eq!(out.column("x").unwrap().null_count(), 0);
+    // Explanations name a categorical feature's value seen and the one expected, as the core's do.
+    let core = model.explain(x.view(), 2).unwrap();
+    let lists = out.column("x").unwrap().list().unwrap().clone();
+    for (i, row) in lists.amortized_iter().enumerate() {
+        let row = row.expect("every row is explained");
+        let entries = row.as_ref().struct_().unwrap().clone();
+        let fields = entries.fields_as_series();
+        let (features, got, expected) = (fields[0].str().unwrap(), fields[2].str().unwrap(), fields[3].str().unwrap());
+        for (e, contribution) in core[i].iter().enumerate() {
+            assert_eq!(features.get(e), Some(contribution.feature.as_str()));
+            let mismatch = contribution.category.as_ref();
+            assert_eq!(got.get(e), mismatch.map(|m| m.got.as_str()));
+            assert_eq!(expected.get(e), mismatch.map(|m| m.expected.as_str()));
+        }
+    }
 }
 
 #[test]

@@ -14,8 +14,8 @@ use super::scalar::{AeFunction, AeScalarFunc};
 use crate::arguments::{evaluate, exec, literal_argument};
 use crate::registry::ModelRegistry;
 
-/// `ae_explain`: a list of `{feature, error}` for the k features with the largest squared reconstruction
-/// error (scaled units), largest first; missing features are never listed.
+/// `ae_explain`: a list of `{feature, error, got, expected, probability}` for the k features with the
+/// largest reconstruction error (scaled units), largest first; missing features are never listed.
 pub type AeExplainFunc = AeScalarFunc<Explain>;
 
 /// What [`AeExplainFunc`] computes: the model's `explain`, with `k` from the last argument.
@@ -25,7 +25,9 @@ pub struct Explain;
 static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     row_function_documentation(
         "The k features with the largest reconstruction error in the row, largest first, as a list of \
-         {feature, error} (squared error in the model's scaled units).",
+         {feature, error, got, expected, probability} (squared error in the model's scaled units; for a \
+         categorical feature its scaled cross-entropy, the value seen, the most likely value and its \
+         probability, which are NULL for a numeric feature).",
         "ae_explain([model,] features..., k)",
     )
     .with_argument("k", "How many features to list (a positive integer literal).")
@@ -35,8 +37,16 @@ static DOCUMENTATION: LazyLock<Documentation> = LazyLock::new(|| {
     .build()
 });
 
+/// `{feature, error, got, expected, probability}`: the last three only for a categorical feature (the
+/// value seen, the most likely value, and the model's probability of it), NULL for a numeric one.
 fn entry_fields() -> Fields {
-    Fields::from(vec![Field::new("feature", DataType::Utf8, false), Field::new("error", DataType::Float64, false)])
+    Fields::from(vec![
+        Field::new("feature", DataType::Utf8, false),
+        Field::new("error", DataType::Float64, false),
+        Field::new("got", DataType::Utf8, true),
+        Field::new("expected", DataType::Utf8, true),
+        Field::new("probability", DataType::Float64, true),
+    ])
 }
 
 fn item() -> FieldRef {
@@ -89,7 +99,12 @@ impl AeFunction for Explain {
         let entries: Vec<&Contribution> = lists.iter().flatten().flatten().collect();
         let names: StringArray = entries.iter().map(|c| Some(c.feature.as_str())).collect();
         let errors: Float64Array = entries.iter().map(|c| Some(c.error)).collect();
-        let values = StructArray::try_new(entry_fields(), vec![Arc::new(names) as ArrayRef, Arc::new(errors)], None)?;
+        let got: StringArray = entries.iter().map(|c| c.category.as_ref().map(|m| m.got.as_str())).collect();
+        let expected: StringArray = entries.iter().map(|c| c.category.as_ref().map(|m| m.expected.as_str())).collect();
+        let probability: Float64Array = entries.iter().map(|c| c.category.as_ref().map(|m| m.probability)).collect();
+        let columns: Vec<ArrayRef> =
+            vec![Arc::new(names), Arc::new(errors), Arc::new(got), Arc::new(expected), Arc::new(probability)];
+        let values = StructArray::try_new(entry_fields(), columns, None)?;
         let nulls = NullBuffer::from(lists.iter().map(Option::is_some).collect::<Vec<bool>>());
         Ok(ColumnarValue::Array(Arc::new(ListArray::try_new(item(), offsets, Arc::new(values), Some(nulls))?)))
     }

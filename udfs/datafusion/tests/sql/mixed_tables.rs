@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, RecordBatch, StringArray};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{Float64Type, Int32Type};
 use autoenc::io::table::{FeatureSelection, model_features, training_features};
 use autoenc::synthetic_devices::{DeviceEvents, device_events};
@@ -234,4 +234,44 @@ async fn ae_train_refuses_a_text_column_of_identifiers_and_a_number_column_with_
     )
     .await;
     assert!(message.contains("'oops' among numbers"), "{message}");
+}
+
+#[tokio::test]
+async fn ae_explain_names_the_value_seen_and_the_value_expected() {
+    let model = mixed_model();
+    let batch = table();
+    let ctx = context(&model, &batch).await;
+    let (rows, _) = model_features(&batch, model.feature_names(), model.feature_kinds()).unwrap();
+    let core = model.explain(rows.view(), 6).unwrap();
+    let out = batches(&ctx, &format!("SELECT ae_explain('devices', {FEATURES}, 6) FROM events")).await;
+    let mut i = 0;
+    for batch in &out {
+        let lists = batch.column(0).as_list::<i32>();
+        for r in 0..lists.len() {
+            let entries = lists.value(r);
+            let entries = entries.as_struct();
+            let (feature, got, expected) = (
+                entries.column(0).as_string::<i32>(),
+                entries.column(2).as_string::<i32>(),
+                entries.column(3).as_string::<i32>(),
+            );
+            let probability = entries.column(4).as_primitive::<Float64Type>();
+            assert_eq!(entries.len(), core[i].len());
+            for (e, contribution) in core[i].iter().enumerate() {
+                assert_eq!(feature.value(e), contribution.feature);
+                match &contribution.category {
+                    Some(m) => {
+                        assert_eq!((got.value(e), expected.value(e)), (m.got.as_str(), m.expected.as_str()));
+                        assert_eq!(probability.value(e), m.probability);
+                    }
+                    None => assert!(got.is_null(e) && expected.is_null(e) && probability.is_null(e)),
+                }
+            }
+            i += 1;
+        }
+    }
+    assert_eq!(i, 300);
+    // The toaster row names what it saw as "other".
+    let toaster = &core[3].iter().find(|c| c.feature == "device").unwrap().category;
+    assert_eq!(toaster.as_ref().unwrap().got, "(other)");
 }
