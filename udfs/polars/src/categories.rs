@@ -7,15 +7,22 @@
 //! whole; booleans are the texts `true` and `false`; at training each categorical column's vocabulary
 //! is learned by `Vocabulary::fit_text` (a `String` column) or `Vocabulary::fit` (a `Boolean` one). A
 //! number where a category belongs, or text where a number does, is an error naming the column.
-//! Polars `Categorical` and `Enum` columns are taken once cast to `String` (`pl.col(c).cast(pl.String)`).
+//! Polars `Categorical` and `Enum` columns are categorical features too with this crate's `categorical`
+//! feature, which the Python wheel turns on; without it, cast them to `String` first.
 
 use autoenc::{Autoencoder, AutoencoderValidParams, EpochRecord, FeatureKind, Vocabulary};
 use ndarray::Array2;
 use polars::prelude::*;
 
-/// Whether a column of this dtype is a categorical feature.
+/// Whether a column of this dtype is a categorical feature: `String`, `Boolean`, and with this
+/// crate's `categorical` feature (on in the Python wheel) `Categorical` and `Enum`.
 pub fn is_categorical(dtype: &DataType) -> bool {
-    matches!(dtype, DataType::String | DataType::Boolean)
+    match dtype {
+        DataType::String | DataType::Boolean => true,
+        #[cfg(feature = "categorical")]
+        DataType::Categorical(..) | DataType::Enum(..) => true,
+        _ => false,
+    }
 }
 
 fn is_numeric(dtype: &DataType) -> bool {
@@ -47,8 +54,8 @@ pub fn check_fields(function: &str, fields: &[Field], model: &Autoencoder) -> Po
 fn check_kind(function: &str, name: &str, dtype: &DataType, kind: &FeatureKind) -> PolarsResult<()> {
     match kind {
         FeatureKind::Categorical { .. } if !is_categorical(dtype) => polars_bail!(
-            ComputeError: "{function}: column '{name}' is {dtype}, but its feature is categorical: it takes String or \
-            Boolean values (cast a Categorical or Enum column to String)"
+            ComputeError: "{function}: column '{name}' is {dtype}, but its feature is categorical: it takes String, \
+            Boolean, Categorical or Enum values"
         ),
         FeatureKind::Numeric if !is_numeric(dtype) => polars_bail!(
             ComputeError: "{function}: column '{name}' is {dtype}, but its feature is numeric"
@@ -113,7 +120,8 @@ pub fn fit(
                 let vocabulary = Vocabulary::fit_text(name, &dtype, values.iter().copied(), params.max_categories());
                 FeatureKind::Categorical { vocabulary: vocabulary.map_err(crate::to_polars)? }
             }
-            DataType::Boolean => {
+            // Booleans, and Polars' own categories (whose values are text chosen as categories).
+            dtype if is_categorical(dtype) => {
                 let values = texts(series)?;
                 let vocabulary = Vocabulary::fit(name, values.iter(), params.max_categories());
                 FeatureKind::Categorical { vocabulary: vocabulary.map_err(crate::to_polars)? }

@@ -33,12 +33,11 @@ def test_string_columns_score_as_the_cli_scores(penguins):
     ours = df.select(score=pae.score(model, *FEATURES), flag=pae.is_anomaly(model, *FEATURES))
     assert ours["score"].to_list() == cli["score"].to_list()
     assert ours["flag"].to_list() == cli["is_anomaly"].to_list()
-    # Polars' own categories score once cast to their text.
+    # Polars' own categories (Categorical, Enum) are categorical features as their text.
     as_categories = df.with_columns(
         pl.col("island").cast(pl.Categorical), pl.col("sex").cast(pl.Enum(["female", "male"]))
     )
-    as_text = [pl.col(c).cast(pl.String) for c in FEATURES[:2]] + FEATURES[2:]
-    assert as_categories.select(s=pae.score(model, *as_text))["s"].to_list() == ours["score"].to_list()
+    assert as_categories.select(s=pae.score(model, *FEATURES))["s"].to_list() == ours["score"].to_list()
     # An island never seen scores as "other", never an error.
     unseen = df.with_columns(island=pl.lit("Atlantis")).select(s=pae.score(model, *FEATURES))
     assert unseen["s"].null_count() == 0
@@ -58,3 +57,11 @@ def test_a_number_where_a_category_belongs_is_an_error(penguins):
     df, model, _ = penguins
     with pytest.raises(pl.exceptions.ComputeError, match="column 'bill_length_mm' is f64, but its feature is categorical"):
         df.select(pae.score(model, "bill_length_mm", *FEATURES[1:]))
+
+
+def test_a_categorical_column_for_a_numeric_model_is_an_error_not_a_panic(penguins):
+    df, _, _ = penguins
+    numeric = pae.train(df.drop_nulls(FEATURES[2:]), FEATURES[2:], epochs=2, seed=0)
+    categories = df.with_columns(pl.col("island").cast(pl.Categorical))
+    with pytest.raises(pl.exceptions.ComputeError, match="'island' has type"):
+        categories.select(pae.score(numeric, "island", *FEATURES[3:]))
