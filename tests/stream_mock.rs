@@ -835,7 +835,7 @@ fn a_model_with_categorical_features_scores_json_text_and_booleans_as_the_core_d
     for (id, values) in &records {
         let score = values[0]["score"].as_f64().unwrap();
         let expected = want[*id as usize];
-        assert!((score - expected).abs() <= 1e-6 * expected.abs().max(1.0), "row {id}: {score} vs {expected}");
+        assert_eq!(score.to_bits(), expected.to_bits(), "row {id}: {score} vs {expected}");
         assert_eq!(values[0]["device"], serde_json::json!(devices[*id as usize]), "input fields pass through");
     }
     let reason = |key: &str| {

@@ -640,6 +640,9 @@ mod tests {
         assert_eq!(out.values, core_codes(vec![Some("udp")], vec![Some(true)], vec![Some(2.5)]));
         assert_eq!(out.unknown, vec![0, 0, 0]);
         // A value never seen is other (and counted), null and an absent field are the NULL category.
+        // An empty string is a value like any other (here one never seen), not NULL and not an error.
+        let out = d.decode(br#"{"proto": "", "flag": false, "v": 1}"#, 3).unwrap();
+        assert_eq!(out.unknown, vec![1, 0, 0]);
         let out = d.decode(br#"{"proto": "icmp", "flag": null}"#, 3).unwrap();
         let want = core_codes(vec![Some("icmp")], vec![None], vec![None]);
         assert_eq!(&out.values[..2], &want[..2]);
