@@ -104,6 +104,11 @@ pub enum AutoencError {
          since an event)"
     )]
     TimeColumn { name: String, dtype: String },
+    #[error(
+        "column '{name}' is {dtype}, but its feature is categorical: it takes text, boolean or dictionary-of-text \
+         values"
+    )]
+    NotCategorical { name: String, dtype: String },
     #[error("{0}")]
     InvalidInput(String),
     #[error("this is not a variational model, it cannot generate rows (variant: {0})")]

@@ -59,10 +59,7 @@ fn texts(column: &ArrayRef, name: &str) -> Result<StringArray> {
         return Err(time_column_error(name, column.data_type()));
     }
     if !is_categorical(column.data_type()) {
-        return Err(AutoencError::InvalidInput(format!(
-            "column '{name}' is {}, but its feature is categorical: it takes text, boolean or dictionary-of-text values",
-            column.data_type()
-        )));
+        return Err(AutoencError::NotCategorical { name: name.to_string(), dtype: column.data_type().to_string() });
     }
     Ok(cast(column, &DataType::Utf8)?.as_string::<i32>().clone())
 }

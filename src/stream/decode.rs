@@ -335,10 +335,10 @@ impl Decoder {
             crate::AutoencError::TimeColumn { name, dtype } => {
                 BadInput::NonNumeric { feature: name, detail: format!("{dtype}, a time column") }
             }
-            crate::AutoencError::InvalidInput(detail) if detail.contains("but its feature is categorical") => {
-                let feature = detail.split('\'').nth(1).unwrap_or_default().to_string();
-                BadInput::WrongKind { feature, detail }
-            }
+            crate::AutoencError::NotCategorical { name, dtype } => BadInput::WrongKind {
+                feature: name,
+                detail: format!("expected text, booleans or a dictionary, got {dtype}"),
+            },
             other => unparseable(other.to_string()),
         };
         let (matrix, unknown) = if self.kinds.is_empty() {

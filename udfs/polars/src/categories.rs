@@ -14,6 +14,8 @@ use autoenc::{Autoencoder, AutoencoderValidParams, EpochRecord, FeatureKind, Voc
 use ndarray::Array2;
 use polars::prelude::*;
 
+use crate::features::is_numeric;
+
 /// Whether a column of this dtype is a categorical feature: `String`, `Boolean`, and with this
 /// crate's `categorical` feature (on in the Python wheel) `Categorical` and `Enum`.
 pub fn is_categorical(dtype: &DataType) -> bool {
@@ -23,10 +25,6 @@ pub fn is_categorical(dtype: &DataType) -> bool {
         DataType::Categorical(..) | DataType::Enum(..) => true,
         _ => false,
     }
-}
-
-fn is_numeric(dtype: &DataType) -> bool {
-    dtype.is_primitive_numeric() || matches!(dtype, DataType::Null)
 }
 
 /// Whether any input is a categorical column: training then learns vocabularies.

@@ -29,7 +29,8 @@ pub enum Form {
     Columns(usize),
 }
 
-fn is_numeric(dtype: &DataType) -> bool {
+/// Whether a column of this dtype is numeric (a null column counts: every value missing).
+pub(crate) fn is_numeric(dtype: &DataType) -> bool {
     dtype.is_primitive_numeric() || matches!(dtype, DataType::Null)
 }
 
